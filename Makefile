@@ -1,0 +1,47 @@
+# rasd — make run | make test | make eval | make bench-extract
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+INPUT     ?= data/sample
+WAREHOUSE ?= warehouse
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
+export GX_ANALYTICS_ENABLED ?= false
+export DO_NOT_TRACK ?= 1
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+
+.PHONY: run test test-fast eval bench-extract venv lock clean
+
+venv: $(STAMP)
+
+# The environment is created from the committed lock, then rasd itself is installed without deps.
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/rasd run --input $(INPUT) --warehouse $(WAREHOUSE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+# Accuracy on the shared dev corpora (../shared): one line per set.
+eval: $(STAMP)
+	$(BIN)/python -m rasd.evaluate $(if $(CORPUS),--corpus $(CORPUS)) $(if $(GOLD),--gold $(GOLD))
+
+bench-extract: $(STAMP)
+	$(BIN)/python bench/bench_extract.py
+
+# Re-resolve the pins after changing dependencies in pyproject.toml.
+lock:
+	rm -rf /tmp/rasd-lock && $(PYTHON) -m venv /tmp/rasd-lock
+	/tmp/rasd-lock/bin/pip install -q -e '.[dev]'
+	/tmp/rasd-lock/bin/pip freeze --exclude-editable | grep -v '^rasd' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache

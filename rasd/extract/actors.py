@@ -1,0 +1,150 @@
+"""Actor mentions in folded Arabic text, from the lexicon in ``rasd/data/actors.yaml``.
+
+One Aho-Corasick automaton over every alias; a match must sit on word boundaries, after at most the
+proclitics و/ف + ب/ل/ك and the article ال (ل + ال = لل). Aliases whose meaning changed when the Assad
+government fell (2024-12-08: "قوات النظام", "الجيش السوري", "قوى الأمن الداخلي") are resolved with the
+article's publication date.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ahocorasick
+import yaml
+
+from rasd.text.normalize import normalize
+
+ACTORS_YAML = Path(__file__).resolve().parent.parent / "data" / "actors.yaml"
+
+# Valid proclitic strings before an alias: optional و, optional ب/ل/ك, optional article (ل + ال = لل); ف only
+# alone or before the article, as in rasd.extract.places ("فل…", "فب…" begin ordinary words).
+_PREFIXES: dict[str, bool] = {}
+for _c in ("", "و", "ف"):
+    for _p in ("", "ب", "ل", "ك"):
+        if _c == "ف" and _p:
+            continue
+        for _a in ("", "ال"):
+            _PREFIXES[_c + ("لل" if (_p == "ل" and _a) else _p + _a)] = bool(_a)
+
+
+@dataclass(frozen=True)
+class Actor:
+    actor_id: str
+    name: str
+    inter: int
+    aliases_ar: tuple[str, ...]
+    valid_from: dt.date | None = None     # inclusive
+    valid_to: dt.date | None = None       # exclusive
+    undated: bool = False                 # the reading used when the article has no date
+    notes: str = ""
+
+    def valid_on(self, day: dt.date | None) -> bool:
+        if day is None:
+            return True
+        return (self.valid_from is None or day >= self.valid_from) and (self.valid_to is None or day < self.valid_to)
+
+
+@dataclass(frozen=True)
+class ActorMention:
+    start: int
+    end: int
+    text: str
+    actor_id: str
+    name: str
+    inter: int
+    alternatives: tuple[str, ...] = field(default=())   # other actor ids the alias means at other dates
+
+
+class ActorLexicon:
+    """All actors and one automaton over their aliases. Build once per process with ``load()``."""
+
+    def __init__(self, actors: list[Actor]):
+        self.actors = {a.actor_id: a for a in actors}
+        by_alias: dict[str, list[Actor]] = defaultdict(list)
+        for a in actors:
+            for alias in a.aliases_ar:
+                if a not in by_alias[alias]:
+                    by_alias[alias].append(a)
+        self.by_alias = dict(by_alias)
+        self.automaton = ahocorasick.Automaton()
+        for alias, acts in self.by_alias.items():
+            self.automaton.add_word(alias, (alias, False, tuple(acts)))
+        for alias, acts in self.by_alias.items():
+            # an alias with the article after ل loses the article's alef: "للنظام" = ل + "النظام"
+            bare = alias[2:]
+            if alias.startswith("ال") and len(bare) >= 3 and bare not in self.by_alias:
+                self.automaton.add_word(bare, (bare, True, tuple(acts)))
+        self.automaton.make_automaton()
+
+    def get(self, actor_id: str) -> Actor | None:
+        return self.actors.get(actor_id)
+
+    @classmethod
+    def load(cls) -> "ActorLexicon":
+        return _load_lexicon()
+
+
+def _date(v) -> dt.date | None:
+    if v in (None, ""):
+        return None
+    return v if isinstance(v, dt.date) else dt.date.fromisoformat(str(v))
+
+
+@functools.lru_cache(maxsize=1)
+def _load_lexicon() -> ActorLexicon:
+    data = yaml.load(ACTORS_YAML.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    actors = []
+    for e in data["actors"]:
+        actors.append(Actor(
+            actor_id=e["id"], name=e["name"], inter=int(e["inter"]),
+            aliases_ar=tuple(normalize(a) for a in e["aliases_ar"]),
+            valid_from=_date(e.get("valid_from")), valid_to=_date(e.get("valid_to")),
+            undated=bool(e.get("undated")), notes=str(e.get("notes", "")).strip()))
+    return ActorLexicon(actors)
+
+
+def _choose(acts: tuple[Actor, ...], published_at: dt.date | None) -> Actor | None:
+    if published_at is None:
+        return next((a for a in acts if a.undated), None) or next(
+            (a for a in acts if a.valid_from is None and a.valid_to is None), None) or acts[0]
+    return next((a for a in acts if a.valid_on(published_at)), None)
+
+
+def find_actors(folded: str, lex: ActorLexicon, published_at: dt.date | None) -> list[ActorMention]:
+    """Actor mentions in ``folded`` (= fold(cleaned text)): sorted, non-overlapping, longest match first."""
+    if isinstance(published_at, dt.datetime):
+        published_at = published_at.date()
+    n = len(folded)
+    found = []
+    for end_idx, (key, stripped, acts) in lex.automaton.iter(folded):
+        start, end = end_idx - len(key) + 1, end_idx + 1
+        if end < n and folded[end].isalpha():
+            continue
+        ws = start
+        while ws > 0 and folded[ws - 1].isalpha() and start - ws <= 4:
+            ws -= 1
+        prefix = folded[ws:start]
+        if prefix not in _PREFIXES or (ws > 0 and folded[ws - 1].isalpha()):
+            continue
+        if stripped != _PREFIXES[prefix]:
+            continue  # the article belongs to the stripped form only ("للنظام"); "الداعش" is not "داعش"
+        actor = _choose(acts, published_at)
+        if actor is None:
+            continue
+        found.append((start, end, len(prefix), actor, acts))
+    found.sort(key=lambda f: (-(f[1] - f[0] + f[2]), f[0]))
+    taken: list[tuple[int, int]] = []
+    out = []
+    for start, end, plen, actor, acts in found:
+        s = start - plen
+        if any(s < e and b < end for b, e in taken):
+            continue
+        taken.append((s, end))
+        out.append(ActorMention(start, end, folded[start:end], actor.actor_id, actor.name, actor.inter,
+                                tuple(a.actor_id for a in acts if a.actor_id != actor.actor_id)))
+    out.sort(key=lambda m: m.start)
+    return out

@@ -1,0 +1,967 @@
+"""The event assembler: one cleaned article in, the events it reports out (rows of ``rasd.schema.EVENTS``).
+
+It composes the mention finders (dates, places, actors, casualties, event-type triggers) the way an ACLED
+coder reads an article:
+
+1. Split into sentences; a sentence with an event trigger is a candidate event. Headline-like lines (short,
+   no sentence punctuation, no date) only give context. Sentences about plans, threats or statistics
+   ("منذ مطلع العام", "وثق المرصد مقتل 51") and history older than ``max_event_age_days`` (unless it
+   carries its own day and a figure) are not events.
+2. Date: the sentence's own date mention; else the last date of the same paragraph; else the article's
+   first event date; else the publication date with week precision (the coder's convention when the text
+   gives no day). Place: the most specific place of the sentence that is not an origin ("من أبناء طفس");
+   else carried the same way; else the dateline/headline place.
+3. Casualties: the sentence's figures by kind, parts summed, subsets ("بينهم 4 أطفال") ignored, a stated
+   total kept over its parts; a cumulative toll ("ارتفعت الحصيلة إلى 40") replaces earlier figures.
+4. Several places hit in one sentence are one event each; a toll given for several places together is
+   kept once at their coarsest common place.
+5. Candidates describing the same thing (same type, date and place, or a casualty-only follow-up sentence)
+   merge; a figure repeated later is not counted twice.
+
+Confidence = 0.3 + 0.25 × trigger strength + 0.15 (own place) + 0.15 (own date) + 0.1 (a figure)
++ 0.05 (an actor), capped at 1.
+"""
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import functools
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+
+from rasd.extract.event_types import Hit, TypeDecision, TypeLexicon, classify
+from rasd.schema import EVENTS
+from rasd.text.normalize import fold
+
+log = logging.getLogger(__name__)
+
+COLUMNS = EVENTS.column_names
+_QUAL_RANK = {"exact": 0, "about": 1, "at_least": 2, "more_than": 3, "vague": 4}
+_PLACE_RANK = {"neighbourhood": 0, "village": 1, "town": 1, "city": 2, "camp": 1, "site": 1, "landmark": 1,
+               "subdistrict": 4, "district": 5, "region": 6, "governorate": 7, "country": 9}
+_SENT_END = re.compile(r"(?:[^.]\.|[؟?:])[\"”»)\]]*\s*$")
+# A trigger right after "بعد/عقب/قبل/منذ/على خلفية" is background to the sentence's event ("تعزيزات بعد اشتباكات").
+_BACKGROUND_RE = re.compile(r"(?:^|\s)(?:بعد|عقب|قبل|منذ|خلفيه)\s+(?:[\w\u0621-\u064A]+\s+)?[وفبلك]{0,2}(?:ال)?$")
+# Sites joined to the previous one: "، و", "و", "وفي", "ومدينه" … (several places hit in one sentence).
+_JOIN_RE = re.compile(r"^[\s،,]*(?:و|او)?\s*(?:في|ب|علي)?\s*(?:مدينه|مدينتي|بلده|بلدتي|قريه|قريتي|حي|منطقه|ناحيه)?\s*$")
+_CUES = {"settlement", "neighbourhood", "subdistrict", "area"}
+_OUTLET_AFTER_RE = re.compile(r"\s?\d{1,3}(?!\d)(?!\s*(?:كم|كيلو|متر|شخص|قتيل|عنصر))")
+_ORIGIN_RE = re.compile(r"(?:من\s+(?:ابناء|اهالي|سكان)|ينحدر\s+من|المنحدر\S*\s+من|تنحدر\s+من)\s+(?:\S+\s+){0,1}$")
+_SELF_BLAST_RE = re.compile(r'(?:^|\s)و?فجر\s+(?:[\w\u0621-\u064A"]+\s+){1,8}?نفسه(?![\w\u0621-\u064A])')
+_YEAR_RE = re.compile(r"(?:عام|العام|سنه|السنه|في|منذ)\s+((?:19|20)\d\d)(?!\d)")
+_DEFINITE_RE = re.compile(r"(?:^|[^\w])[وفبل]{0,2}(?:ال|لل)$")
+# "… شمال شرق مدينة دوما", "قرب بلدة": the named places before it are parts of one location, not separate sites.
+_DIRECTION_RE = re.compile(r"(?:شمال|جنوب|شرق|غرب|شمالي|جنوبي|شرقي|غربي|قرب|بالقرب من|محيط)\s+(?:(?:شرق|غرب|شرقي|غربي)\s+)?(?:مدينه|بلده|قريه)?\s*$")
+_WORD = re.compile(r"[\w\u0621-\u064A]+")
+# "من" (from) right before a place: the victims' or a convoy's origin, not where the event happened.
+_FROM_RE = re.compile(r"(?:^|\s)(?:من|قادمه من|قادمين من)\s+(?:مدينه|بلده|قريه|محافظه|مدينتي|بلدتي|ابناء|اهالي)?\s*$")
+_BETWEEN_RE = re.compile(r"(?:^|\s)(?:بين|ما بين)\s+(?:مدينتي|بلدتي|قريتي|مدينه|بلده|قريه)?\s*$")
+_SUBSET_RE = re.compile(r"(?:بينهم|بينهن|منهم|منهن|من بينهم|بينهما|منهما|معظمهم|غالبيتهم|اغلبهم)\s*(?:[\w\u0621-\u064A]+\s*){0,1}$")
+_OTHERS_RE = re.compile(r"(?:^|\s|،)(?:و?كما|في المقابل|وفي المقابل|ايضا|اخرين|اخرون|اخري|و?بينما|و?فيما|في حين)(?:\s|$)")
+# The verb of occurrence before a date: "الذي وقع أول الأمس" dates the event, "تبنى، يوم أمس" only the claim.
+_OCCUR_RE = re.compile(r"(?:وقع|وقعت|حصل|حصلت|جري|جرت|نفذ|نفذت)\s+(?:[\w\u0621-\u064A]+\s+)?$")
+
+
+# --------------------------------------------------------------------------------------------- loading
+@dataclass
+class _Resources:
+    gaz: object | None
+    actors: object | None
+    types: TypeLexicon
+    find_dates: object | None
+    find_places: object | None
+    find_actors: object | None
+    find_casualties: object | None
+    split_sentences: object
+    missing: tuple[str, ...]
+
+
+@functools.lru_cache(maxsize=1)
+def _resources() -> _Resources:
+    missing = []
+
+    def imp(mod, name):
+        try:
+            m = __import__(mod, fromlist=[name])
+            return getattr(m, name)
+        except Exception as e:  # a sibling module not there yet or broken: degrade, never raise
+            missing.append(f"{mod}.{name}: {e.__class__.__name__}: {e}")
+            return None
+
+    find_dates = imp("rasd.extract.dates", "find_dates")
+    find_places = imp("rasd.extract.places", "find_places")
+    Gaz = imp("rasd.extract.places", "Gazetteer")
+    find_actors = imp("rasd.extract.actors", "find_actors")
+    Lex = imp("rasd.extract.actors", "ActorLexicon")
+    find_cas = imp("rasd.extract.casualties", "find_casualties")
+    split = imp("rasd.text.sentences", "split_sentences") or _split_fallback
+    gaz = actors = None
+    try:
+        gaz = Gaz.load() if Gaz else None
+    except Exception as e:
+        missing.append(f"Gazetteer.load: {e!r}")
+    try:
+        actors = Lex.load() if Lex else None
+    except Exception as e:
+        missing.append(f"ActorLexicon.load: {e!r}")
+    if missing:
+        log.warning("event extraction degraded: %s", "; ".join(missing))
+    return _Resources(gaz, actors, TypeLexicon.load(), find_dates, find_places if gaz else None,
+                      find_actors if actors else None, find_cas, split, tuple(missing))
+
+
+def _split_fallback(text: str) -> list[tuple[int, int]]:
+    out = []
+    for m in re.finditer(r"[^.!؟?\n]+[.!؟?]*", text):
+        s, e = m.start(), m.end()
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+# --------------------------------------------------------------------------------------------- data
+@dataclass
+class Fig:
+    n: int | None
+    qualifier: str
+    cumulative: bool = False
+
+
+@dataclass
+class Cand:
+    start: int
+    end: int
+    sent: int
+    para: int
+    event_type: str
+    sub_event_type: str
+    kind: str
+    strength: float
+    date: dt.date | None
+    precision: str
+    date_src: str  # own | para | anchor | published | none
+    place: object | None
+    place_src: str  # own | para | article | none
+    loc_ar: str | None
+    geo_precision: int | None
+    actor1: str | None = None
+    actor2: str | None = None
+    figs: dict = field(default_factory=dict)  # kind -> Fig
+    multi: bool = False  # one of several places hit in one sentence
+    ftxt: str = ""  # folded text of the clause (for additive cues when merging)
+    anaphoric: bool = False  # the trigger is definite ("الهجوم", "الانفجار"): it refers to an event already told
+    prio: int = 0
+
+
+def _place_attr(p, name, default=None):
+    return getattr(p, name, default) if p is not None else default
+
+
+# --------------------------------------------------------------------------------------------- extractor
+class Extractor:
+    """Loads the lexicons and gazetteer once per process; ``extract(article)`` never raises."""
+
+    def __init__(self, res: _Resources, max_age_days: int = 400):
+        self.res = res
+        self.max_age = max_age_days
+
+    @classmethod
+    def load(cls, settings=None) -> "Extractor":
+        age = getattr(settings, "max_event_age_days", None) or 400
+        return cls(_resources(), int(age))
+
+    # ------------------------------------------------------------------ public
+    def extract(self, article: dict) -> list[dict]:
+        try:
+            lang = (article.get("language") or "ar")
+            if lang != "ar":
+                return []
+            text = article.get("text") or ""
+            if not isinstance(text, str) or not text.strip():
+                return []
+            cands = self._candidates(article, text)
+            return self._rows(article, text, cands)
+        except Exception:  # the assembler must never take a batch down
+            log.exception("event extraction failed for %s", article.get("doc_key") or article.get("article_id"))
+            return []
+
+    # ------------------------------------------------------------------ mentions
+    def _mentions(self, folded: str, published: dt.date | None):
+        r = self.res
+
+        def safe(fn, *a, **k):
+            if fn is None:
+                return []
+            try:
+                return list(fn(*a, **k) or [])
+            except Exception:
+                log.exception("mention finder %s failed", getattr(fn, "__name__", fn))
+                return []
+
+        dates = safe(r.find_dates, folded, published)
+        if published is None and r.find_dates is not None:
+            # No publication date: read the article against its own latest explicit day ("الجمعة 14 من
+            # تشرين الأول" -> the latest year that day was a Friday), so that "صباح الجمعة"/"أمس" resolve.
+            today = dt.date.today()
+            dates = safe(r.find_dates, folded, None, ref=today)
+            explicit = [m.date for m in dates if m.precision == "day" and m.kind in ("absolute", "weekday")
+                        and m.date <= today]
+            if explicit:
+                dates = safe(r.find_dates, folded, max(explicit))
+        places = []
+        if r.find_places is not None:
+            head = safe(r.find_places, folded[:300], r.gaz)
+            hint = None
+            for p in head:
+                if getattr(p, "admin1", None):
+                    hint = p.admin1
+                    break
+            places = safe(r.find_places, folded, r.gaz, hint_admin1=hint)
+        actors = safe(r.find_actors, folded, r.actors, published) if r.find_actors else []
+        cas = safe(r.find_casualties, folded)
+        hits = r.types.scan(folded)
+        key = lambda m: m.start  # noqa: E731
+        return (sorted(dates, key=key), sorted(places, key=key), sorted(actors, key=key),
+                sorted(cas, key=key), hits)
+
+    # ------------------------------------------------------------------ candidates
+    def _candidates(self, article: dict, text: str) -> list[Cand]:
+        folded = fold(text)
+        published = article.get("published_at")
+        if isinstance(published, dt.datetime):
+            published = published.date()
+        if isinstance(published, str):
+            try:
+                published = dt.date.fromisoformat(published[:10])
+            except ValueError:
+                published = None
+        dates, places, actors, cas, hits = self._mentions(folded, published)
+        sents = [(s, e) for s, e in self.res.split_sentences(text) if e > s]
+        if not sents:
+            return []
+        sents = _clauses(sents, folded, hits, cas)
+        lex = self.res.types
+        title = fold((article.get("title") or "").strip())
+
+        starts_of = {id(ms): [m.start for m in ms] for ms in (dates, places, actors, cas)}
+
+        def within(ms, s, e):
+            starts = starts_of[id(ms)]
+            i, j = bisect.bisect_left(starts, s), bisect.bisect_left(starts, e)
+            return ms[i:j]
+
+        hit_starts = [h.start for h in hits]
+        newline_pos = [m.start() for m in re.finditer("\n", text)]
+
+        def para_of(pos):
+            return bisect.bisect_left(newline_pos, pos)
+
+        first_line_end = self._first_line_end(text)
+        first_own = next((m for m in dates if m.precision == "day"), None) if published is None else None
+        prev_open_hist = False
+        anchor: tuple | None = None  # (date, precision) of the article's first event
+        para_date: dict[int, tuple] = {}
+        para_place: dict[int, object] = {}
+        last_place = None
+        article_place = self._article_place(places, sents, folded)
+        cands: list[Cand] = []
+
+        for si, (s, e) in enumerate(sents):
+            ftxt = folded[s:e]
+            para = para_of(s)
+            i0, i1 = bisect.bisect_left(hit_starts, s), bisect.bisect_left(hit_starts, e)
+            shits = hits[i0:i1]
+            sdates = within(dates, s, e)
+            splaces = [p for p in within(places, s, e) if getattr(p, "end", 0) <= e]
+            sactors = within(actors, s, e)
+            scas = within(cas, s, e)
+            cats = {h.cat for h in shits}
+
+            own_place_ms = self._event_places(splaces, folded, s)
+
+            # Dates of this sentence: drop future ones and mark history.
+            date_pick, historic = self._sentence_date(sdates, published, folded)
+            if not date_pick and prev_open_hist and si > 0 and folded[sents[si - 1][0]:sents[si - 1][1]].rstrip().endswith(("،", ",")):
+                historic = True  # a line that continues a sentence about history ("…عام 2018،\nانتهت بفرض اتفاق")
+            if not date_pick and published is not None:
+                # A bare old year ("في عام 2018", "صيف العام 2018") marks history the article only recalls.
+                years = [int(y) for y in _YEAR_RE.findall(ftxt)]
+                if years and max(years) < published.year and (
+                        published - dt.date(max(years), 12, 31)).days > self.max_age:
+                    historic = True
+            headline_like = self._headline_like(text[s:e], ftxt, title, sdates, first_line=(e <= first_line_end))
+            if date_pick and not headline_like and date_pick[2] == "own":
+                para_date[para] = date_pick
+            prev_open_hist = historic
+            if headline_like:
+                continue
+
+            trig = [h for h in shits if h.cat == "trigger"
+                    and not _BACKGROUND_RE.search(folded[max(0, h.start - 22):h.start])]
+            if not trig and not scas:
+                continue
+            if "negative" in cats:
+                trig = [h for h in trig if lex.groups[h.group].kind == "method" and lex.groups[h.group].prio >= 60]
+            if not trig and not scas:
+                continue
+            figs = self._figures(scas, folded, s)
+            blasts = _self_detonations(folded, s, e, scas)
+            if blasts and figs.get("killed") and figs["killed"].n:
+                k = figs["killed"]
+                figs["killed"] = Fig(k.n + blasts, k.qualifier, k.cumulative)
+            has_cas = any(f.n or f.qualifier == "vague" for k, f in figs.items() if k in ("killed", "wounded"))
+            if "future" in cats and not has_cas:
+                continue
+            if self._aggregate(shits, sdates):
+                continue
+            if historic and not (date_pick and date_pick[1] == "day" and has_cas):
+                continue
+            if historic:
+                pass
+
+            armed = self._armed_victims(shits, scas, folded)
+            state = any(getattr(a, "inter", None) in (1, "1") for a in sactors[:1])
+            decisions = classify(lex, trig, armed_victims=armed, state_actor=state, has_casualties=has_cas)
+            # "X after clashes": a movement/agreement reported as following fighting is the event.
+            decisions = self._after_rule(decisions, folded, lex, trig)
+
+            # Date
+            if date_pick:
+                d, prec, src = date_pick
+            elif para in para_date:
+                d, prec, _ = para_date[para]
+                src = "para"
+            elif anchor:
+                d, prec = anchor
+                src = "anchor"
+            elif published:
+                d, prec, src = published, "week", "published"
+            elif first_own is not None:
+                d, prec, src = first_own.date, first_own.precision, "anchor"  # no publication date: the text's own
+            else:
+                d, prec, src = None, "day", "none"
+
+            # A sentence that only adds casualties to the event just reported merges into it.
+            if not decisions:
+                if scas and cands and not own_place_ms and src != "own":
+                    self._add_figs(cands[-1], figs, ftxt, adjacent=cands[-1].sent >= si - 2)
+                    cands[-1].end = max(cands[-1].end, e) if cands[-1].sent >= si - 1 else cands[-1].end
+                continue
+            if (decisions[0].kind == "outcome" and cands and not own_place_ms and src != "own"
+                    and cands[-1].sent >= si - 2 and self._followup(cands[-1], figs)):
+                self._add_figs(cands[-1], figs, ftxt, adjacent=True)
+                continue
+
+            # Place
+            if own_place_ms:
+                plist, psrc = own_place_ms, "own"
+            elif para in para_place:
+                plist, psrc = [para_place[para]], "para"
+            elif last_place is not None:
+                plist, psrc = [last_place], "para"
+            elif article_place is not None:
+                plist, psrc = [article_place], "article"
+            else:
+                plist, psrc = [None], "none"
+
+            a1, a2 = self._actors(sactors, shits, decisions[0], folded, s)
+            multi = len(plist) > 1
+            for dn, dec in enumerate(decisions):
+                # A toll for several places together stays once, on their coarsest common place.
+                if multi and dn == 0 and any(f.n for f in figs.values()):
+                    common = self._common_place(plist)
+                    if common is not None:
+                        cands.append(self._cand(s, e, si, para, dec, d, prec, src, common, "own", text,
+                                                a1, a2, dict(figs), multi=True, folded=folded))
+                    for p in plist:
+                        cands.append(self._cand(s, e, si, para, dec, d, prec, src, p, psrc, text, a1, a2, {}, multi=True, folded=folded))
+                    continue
+                for p in plist:
+                    cands.append(self._cand(s, e, si, para, dec, d, prec, src, p, psrc, text, a1, a2,
+                                            dict(figs) if dn == 0 and not multi else ({} if dn else dict(figs)),
+                                            multi=multi, folded=folded))
+            if anchor is None and d is not None and src in ("own", "para"):
+                anchor = (d, prec)
+            if own_place_ms:
+                # Only a sentence that reports an event sets the place later sentences inherit.
+                para_place[para] = own_place_ms[0]
+                last_place = own_place_ms[0]
+        return self._merge(cands)
+
+    # ------------------------------------------------------------------ helpers
+    def _article_place(self, places, sents, folded):
+        """The dateline's or the headline's place: the first place in the first lines."""
+        for p in places:
+            if p.start < 300:
+                return p
+            break
+        return places[0] if places else None
+
+    @staticmethod
+    def _headline_like(raw: str, ftxt: str, title: str, sdates, first_line: bool = False) -> bool:
+        """Headlines, datelines and captions without a date give context only (the body reports the event)."""
+        if sdates:
+            return False
+        t = ftxt.strip()
+        if (first_line or (title and t == title)) and not re.search(r"[^.]\.[\"”»)\]]*\s*$", raw):
+            return True  # a headline does not end with a full stop; a lead sentence does
+        if t.count(" ") < 11 and not _SENT_END.search(raw):
+            return True
+        return False
+
+    @staticmethod
+    def _first_line_end(text: str) -> int:
+        i = 0
+        while i < len(text) and text[i].isspace():
+            i += 1
+        j = text.find("\n", i)
+        return len(text) if j < 0 else j
+
+    def _sentence_date(self, sdates, published, folded=""):
+        """(date, precision, "own") of the sentence, or None; and whether all its dates are history."""
+        if not sdates:
+            return None, False
+        keep, hist = [], 0
+        for m in sdates:
+            d = getattr(m, "date", None)
+            if d is None:
+                continue
+            if published is not None:
+                if d > published + dt.timedelta(days=1):
+                    continue  # a future date: a plan, a deadline
+                if (published - d).days > self.max_age:
+                    hist += 1
+                    continue
+            keep.append(m)
+        if not keep:
+            return None, hist > 0
+        day = [m for m in keep if m.precision == "day"]
+        occ = [m for m in day if _OCCUR_RE.search(folded[max(0, m.start - 25):m.start])]
+        m = (occ or day or keep)[0]
+        return (m.date, m.precision, "own"), False
+
+    def _event_places(self, splaces, folded, s):
+        """Places where the sentence's event happened, best first; several when several sites were hit.
+
+        Origins ("من أبناء طفس", "قادمة من بصرى"), locators ("جاسم شمالي درعا": درعا) and weak matches
+        without a settlement word are dropped. Separate sites must be introduced by a settlement word
+        (مدينة/بلدة/قرية/حي/منطقة/ناحية) or joined by و to one that is.
+        """
+        if not splaces:
+            return []
+        cand = []
+        for p in splaces:
+            if getattr(p, "is_locator", False):
+                continue
+            if getattr(p, "weak", False) and getattr(p, "cue", None) not in _CUES:
+                continue
+            if _OUTLET_AFTER_RE.match(folded, p.end):
+                continue  # "السويداء 24", "درعا 24": a news network named after the place
+            before = folded[max(0, p.start - 25):p.start]
+            if _FROM_RE.search(before) or _ORIGIN_RE.search(before):
+                continue
+            cand.append(p)
+        if not cand:
+            return []
+        specific = [p for p in cand if not _is_qualifier(p, cand)] or cand
+        # Several sites: cued places and those joined to them by و.
+        sites, seen = [], set()
+        prev = None
+        for p in specific:
+            pid = getattr(p, "place_id", None) or getattr(p, "name_en", None)
+            cued = (getattr(p, "cue", None) in _CUES and (getattr(p, "geo_precision", 1) or 1) <= 2) or (
+                getattr(p, "cue", None) == "governorate")
+            joined = prev is not None and _JOIN_RE.match(folded[prev.end:p.start] or "") is not None and (
+                (getattr(p, "geo_precision", 1) or 1) <= 2)
+            between = _BETWEEN_RE.search(folded[max(0, p.start - 20):p.start]) or (
+                prev is not None and _BETWEEN_RE.search(folded[max(0, prev.start - 20):prev.start]))
+            if (cued or joined) and pid not in seen and not between:
+                sites.append(p)
+                seen.add(pid)
+                prev = p
+            elif cued or joined:
+                prev = p
+        # "حي الفيلات جنوبي مدينة دير الزور": a place after a direction word locates the one before it.
+        sites = [p for p in sites if not _DIRECTION_RE.search(folded[max(0, p.start - 22):p.start])]
+        if len(sites) > 1:
+            return sites
+
+        def rank(p):
+            gp = getattr(p, "geo_precision", 1) or 1
+            if _is_dateline(folded, p):
+                gp += 10  # "واشنطن - دمشق في 13 ديسمبر/ وام /", "درعا – نورث برس": where the report was filed
+            pt = getattr(p, "place_type", "")
+            r = _PLACE_RANK.get(pt, 3)
+            if pt == "region" and gp >= 3:
+                r = 8  # "جنوبي سوريا", "الساحل السوري": coarser than a governorate
+            strong = 0 if getattr(p, "cue", None) in _CUES else (1 if not getattr(p, "weak", False) else 2)
+            return (gp, strong, r)
+
+        best = min(specific, key=lambda p: (rank(p), specific.index(p)))
+        return [best]
+
+    @staticmethod
+    def _common_place(plist):
+        """Coarsest common place of several places (their shared district or governorate), as a stand-in."""
+        a2 = {getattr(p, "admin2", None) for p in plist}
+        a1 = {getattr(p, "admin1", None) for p in plist}
+        if len(a1) != 1 or None in a1:
+            return None
+        base = plist[0]
+        lat = sum(getattr(p, "lat", 0) or 0 for p in plist) / len(plist)
+        lon = sum(getattr(p, "lon", 0) or 0 for p in plist) / len(plist)
+        level = 2 if len(a2) == 1 and None not in a2 else 3
+        return _Coarse(
+            start=base.start, end=base.end, text=" / ".join(getattr(p, "text", "") for p in plist),
+            place_id=None, name_en=(base.admin2 if level == 2 else base.admin1), name_ar=None,
+            place_type="district" if level == 2 else "governorate", admin1=base.admin1,
+            admin2=base.admin2 if level == 2 else None, admin3=None, lat=lat, lon=lon, geo_precision=level,
+        )
+
+    def _figures(self, scas, folded, s) -> dict:
+        """Casualty figures of one sentence by kind: parts summed, subsets ignored, totals kept."""
+        by: dict[str, list] = {}
+        for m in scas:
+            before = folded[max(0, m.start - 18):m.start]
+            if _SUBSET_RE.search(before):
+                continue
+            by.setdefault(m.kind, []).append(m)
+        out = {}
+        for kind, ms in by.items():
+            cum = [m for m in ms if getattr(m, "cumulative", False) and m.n]
+            if any(m.n for m in ms):
+                ms = [m for m in ms if m.n != 0]  # "دون إصابات" next to a figure is not a zero toll
+            if cum:
+                m = cum[-1]
+                out[kind] = Fig(m.n, m.qualifier or "exact", True)
+                continue
+            nums = [m for m in ms if m.n is not None]
+            if not nums:
+                out[kind] = Fig(None, "vague")
+                continue
+            vals = [m.n for m in nums]
+            total = sum(vals)
+            first = nums[0].n
+            if len(nums) > 1 and first * 2 == total and all(m.n < first for m in nums[1:]):
+                n = first  # a stated total followed by its parts ("7 أشخاص هم: سيدة و3 مواطنين و…")
+            else:
+                n = total
+            quals = [m.qualifier or "exact" for m in nums]
+            q = max(quals, key=lambda x: _QUAL_RANK.get(x, 0)) if len(nums) > 1 else quals[0]
+            if q == "vague":
+                q = "exact"
+            out[kind] = Fig(n, q)
+        return out
+
+    @staticmethod
+    def _aggregate(shits, sdates) -> bool:
+        """Statistics ("وثق ... منذ مطلع العام"): an aggregate cue with no date before it."""
+        agg = [h for h in shits if h.cat == "aggregate"]
+        if not agg:
+            return False
+        first = agg[0].start
+        return not any(m.start < first and getattr(m, "precision", "") == "day" for m in sdates)
+
+    @staticmethod
+    def _armed_victims(shits, scas, folded) -> bool:
+        """Are the victims soldiers, security members or fighters (ACLED: Battles), not civilians?
+
+        The casualty finder's victim class decides; else the victim words right after a casualty or attack
+        word ("مقتل عنصرين", "هجوم على حاجز"); a massacre is against civilians.
+        """
+        if any(h.cat == "massacre" for h in shits):
+            return False
+        anchors = [(m.start, m.end) for m in scas] + [(h.start, h.end) for h in shits if h.cat == "trigger"]
+
+        def near(h):
+            return any(a - 3 <= h.start <= b + 30 for a, b in anchors)
+
+        mil = sum(1 for h in shits if h.cat == "military" and near(h))
+        civ = sum(1 for h in shits if h.cat == "civilian" and near(h))
+        for m in scas:
+            v = getattr(m, "victims", None)
+            if v == "fighters":
+                mil += 2
+            elif v == "civilians":
+                civ += 2
+        return mil > 0 and mil >= civ
+
+    @staticmethod
+    def _after_rule(decisions: list[TypeDecision], folded: str, lex, trig) -> list[TypeDecision]:
+        if not decisions or decisions[0].event_type == "Strategic developments":
+            return decisions
+        strat = [h for h in trig if lex.groups[h.group].kind in ("strategic", "agreement")]
+        if not strat:
+            return decisions
+        v = decisions[0].trigger
+        if strat[0].start < v.start and re.search(r"(?:بعد|عقب|اثر|خلفيه|اندلاع)\s*\S*\s*$", folded[max(0, v.start - 25):v.start]):
+            h = strat[0]
+            g = lex.groups[h.group]
+            return [TypeDecision(g.event_type, g.sub_event_type, g.kind, h, 0.6)]
+        return decisions
+
+    def _actors(self, sactors, shits, dec, folded, s):
+        names = []
+        for a in sactors:
+            n = getattr(a, "name", None)
+            if n and n not in names:
+                names.append(n)
+        unknown = any(h.cat == "unknown_perp" for h in shits)
+        a1 = "Unidentified armed group" if unknown else (names[0] if names else None)
+        rest = [n for n in names if n != a1]
+        a2 = rest[0] if rest else None
+        if dec.event_type == "Violence against civilians" and a2 is None:
+            a2 = "Civilians (Syria)"
+        return a1, a2
+
+    def _followup(self, prev: Cand, figs) -> bool:
+        return prev.event_type != "Strategic developments" or not prev.figs
+
+    def _add_figs(self, c: Cand, figs: dict, ftxt: str, adjacent: bool):
+        others = bool(_OTHERS_RE.search(ftxt))
+        for k, f in figs.items():
+            old = c.figs.get(k)
+            if old is None or (old.n is None and f.n is not None):
+                c.figs[k] = f
+            elif f.n is None:
+                continue
+            elif f.cumulative:
+                c.figs[k] = f
+            elif old.n == f.n:
+                continue
+            elif others and adjacent:
+                c.figs[k] = Fig(old.n + f.n, old.qualifier if old.qualifier != "exact" else f.qualifier)
+            elif f.n > old.n:
+                c.figs[k] = f
+
+    def _cand(self, s, e, si, para, dec, d, prec, src, place, psrc, text, a1, a2, figs, multi=False,
+              folded: str = "") -> Cand:
+        loc_ar = None
+        if place is not None:
+            loc_ar = getattr(place, "text", None)
+            if loc_ar and getattr(place, "end", None) is not None and not isinstance(place, _Coarse):
+                loc_ar = text[place.start:place.end]
+        g = self.res.types.groups[dec.trigger.group]
+        tr = dec.trigger
+        ana = g.kind in ("method", "assault", "protest") and not tr.stem.startswith("الطيران") and (
+            tr.stem.startswith("ال") or _DEFINITE_RE.search(folded, max(0, tr.start - 5), tr.start) is not None)
+        return Cand(s, e, si, para, dec.event_type, dec.sub_event_type, dec.kind, dec.strength, d, prec, src,
+                    place, psrc, loc_ar, _place_attr(place, "geo_precision", None), a1, a2, figs, multi,
+                    anaphoric=ana, prio=g.prio, ftxt=folded[s:e] if folded else fold(text[s:e]))
+
+    # ------------------------------------------------------------------ merging
+    def _merge(self, cands: list[Cand]) -> list[Cand]:
+        out: list[Cand] = []
+        for c in cands:
+            target = None
+            if c.anaphoric:
+                target = self._antecedent(out, c)
+            for o in reversed(out) if target is None else ():
+                if self._same(o, c) or self._followup_of(o, c) or self._undated_same(o, c):
+                    target = o
+                    break
+            if target is None:
+                out.append(c)
+                continue
+            self._add_figs(target, c.figs, c.ftxt, adjacent=c.sent - target.sent <= 2)
+            better_date = _DATE_RANK[c.date_src] < _DATE_RANK[target.date_src]
+            if better_date:
+                target.date, target.precision, target.date_src = c.date, c.precision, c.date_src
+            if c.place is not None and (target.place is None or (c.place_src == "own" and (
+                    target.place_src != "own" or (better_date and target.kind != "outcome")))):
+                target.place, target.place_src, target.loc_ar, target.geo_precision = c.place, c.place_src, c.loc_ar, c.geo_precision
+            if (target.kind == "outcome" and c.kind != "outcome") or (
+                    target.event_type == c.event_type and c.prio > target.prio):
+                target.event_type, target.sub_event_type, target.kind, target.prio = (
+                    c.event_type, c.sub_event_type, c.kind, c.prio)
+            if c.anaphoric and c.place_src == "own" and c.place is not None and _finer(c, target):
+                target.place, target.place_src, target.loc_ar, target.geo_precision = c.place, c.place_src, c.loc_ar, c.geo_precision
+            if c.sent - target.sent <= 1 and c.start >= target.start:
+                target.end = max(target.end, c.end)
+            target.strength = max(target.strength, c.strength)
+        return self._absorb_coarse(out)
+
+    @staticmethod
+    def _absorb_coarse(cands: list[Cand]) -> list[Cand]:
+        """Drop a governorate/region-level event that a finer same-day, same-type event already reports.
+
+        A lead ("قتل شخصان في محافظة درعا") summarises the incidents the body then locates; it stays only
+        when it carries a figure the finer events do not (a toll for several sites, kept at the coarse place).
+        """
+        def coarse(c):
+            return (c.geo_precision or 1) >= 2 or _place_attr(c.place, "place_type", "") in (
+                "governorate", "district", "subdistrict", "region")
+
+        out = []
+        for c in cands:
+            if c.place is None or not coarse(c):
+                out.append(c)
+                continue
+            fine = [f for f in cands if f is not c and f.place is not None
+                    and (f.geo_precision or 1) < (c.geo_precision or 1)
+                    and f.event_type == c.event_type
+                    and _place_attr(f.place, "admin1") == _place_attr(c.place, "admin1")
+                    and (f.date == c.date or c.date_src in ("published", "anchor"))]
+            if not fine:
+                out.append(c)
+                continue
+            keep = False
+            for k, fig in c.figs.items():
+                tot = sum((f.figs[k].n or 0) for f in fine if k in f.figs)
+                if fig.n and tot < fig.n:
+                    keep = True
+                if fig.n is None and not any(k in f.figs for f in fine) and not fine:
+                    keep = True
+            if fine and c.figs and not any(f.figs for f in fine):
+                keep = True
+            if not keep:
+                continue
+            out.append(c)
+        return out
+
+    @staticmethod
+    def _antecedent(out: list[Cand], c: Cand) -> Cand | None:
+        """The event a definite trigger ("الهجوم", "الانفجار") refers back to: the last violent one, close by."""
+        for o in reversed(out):
+            if o.event_type == "Strategic developments" or (
+                    (o.event_type in ("Protests", "Riots")) != (c.event_type in ("Protests", "Riots"))):
+                continue
+            if c.sent - o.sent > 4:
+                return None
+            if c.date_src == "own" and c.date != o.date:
+                return None
+            if c.place_src == "own" and o.place is not None and c.place is not None and not (
+                    _same_area(o, c) or _place_attr(o.place, "admin1") == _place_attr(c.place, "admin1")):
+                return None
+            return o
+        return None
+
+    @staticmethod
+    def _followup_of(a: Cand, b: Cand) -> bool:
+        """b only reports casualties (no weapon or fighting word) right after a's violent event."""
+        if b.kind != "outcome" or a.event_type in ("Strategic developments", "Protests"):
+            return False
+        window = 4 if any(f.cumulative for f in b.figs.values()) else 2
+        if b.sent - a.sent > window:
+            return False
+        if b.date != a.date and b.date_src == "own" and a.date_src != "published":
+            return False
+        if b.place_src != "own" or a.place is None or b.place is None:
+            return True
+        # A casualty report with a finer place of its own is a new incident, not a follow-up.
+        if (b.geo_precision or 1) < (a.geo_precision or 1):
+            return False
+        return _same_area(a, b)
+
+    @staticmethod
+    def _undated_same(a: Cand, b: Cand) -> bool:
+        """One report has no date of its own (publication date): same type in the same governorate merges."""
+        if (a.date_src == "published") == (b.date_src == "published"):
+            return False
+        if a.event_type != b.event_type or a.multi or b.multi:
+            return False
+        undated = a if a.date_src == "published" else b
+        if _place_attr(undated.place, "admin1") is None and (undated.geo_precision or 1) >= 3:
+            return True  # "الساحل السوري", "شمال شرق سوريا": a standfirst over the events that follow
+        return _place_attr(a.place, "admin1") is not None and _place_attr(a.place, "admin1") == _place_attr(b.place, "admin1")
+
+    @staticmethod
+    def _same(a: Cand, b: Cand) -> bool:
+        if a.event_type != b.event_type:
+            return False
+        if a.sub_event_type != b.sub_event_type and not _same_blast(a, b):
+            return False
+        if a.date != b.date:
+            return False
+        if a.multi and b.multi and a.sent == b.sent:
+            return False
+        pa, pb = a.place, b.place
+        if pa is None or pb is None:
+            return pa is pb or b.place_src != "own" or a.place_src != "own"
+        ida, idb = getattr(pa, "place_id", None), getattr(pb, "place_id", None)
+        if ida and ida == idb:
+            return True
+        if (getattr(pa, "name_en", None) or 1) == (getattr(pb, "name_en", None) or 2):
+            return True
+        # One is a region containing the other and came from context.
+        if a.place_src != "own" or b.place_src != "own":
+            return getattr(pa, "admin1", None) == getattr(pb, "admin1", None) and (
+                (a.geo_precision or 1) > 1 or (b.geo_precision or 1) > 1)
+        return False
+
+    # ------------------------------------------------------------------ rows
+    def _rows(self, article: dict, text: str, cands: list[Cand]) -> list[dict]:
+        rows = []
+        aid = str(article.get("article_id") or article.get("doc_key") or "")
+        seen_ids = set()
+        for c in cands:
+            if c.date is None:
+                continue  # nothing dates it (no date in the text, no publication date): not codable
+            if c.event_type == "Strategic developments" and c.sub_event_type == "Other" and (
+                    c.date_src in ("published", "none") or c.precision != "day"):
+                continue  # troop movements are coded only with a place and a day
+            s, e = c.start, c.end
+            while s < e and text[s].isspace():
+                s += 1
+            while e > s and text[e - 1].isspace():
+                e -= 1
+            key = f"{aid}:{s}:{e}"
+            eid = hashlib.sha256(key.encode()).hexdigest()[:16]
+            if eid in seen_ids:
+                key += f":{_place_attr(c.place, 'place_id', '')}:{c.event_type}:{c.sub_event_type}:{len(rows)}"
+                eid = hashlib.sha256(key.encode()).hexdigest()[:16]
+            seen_ids.add(eid)
+            p = c.place
+            k, w, d = c.figs.get("killed"), c.figs.get("wounded"), c.figs.get("detained")
+            conf = 0.3 + 0.25 * c.strength + (0.15 if c.place_src == "own" else 0) + (0.15 if c.date_src == "own" else 0)
+            conf += 0.1 if (k or w or d) else 0
+            conf += 0.05 if c.actor1 else 0
+            rows.append({
+                "event_id": eid,
+                "article_id": aid,
+                "doc_key": str(article.get("doc_key") or aid),
+                "event_date": c.date,
+                "date_precision": c.precision if c.precision in ("day", "week", "month") else "month",
+                "event_type": c.event_type,
+                "sub_event_type": c.sub_event_type,
+                "actor1": c.actor1,
+                "actor2": c.actor2,
+                "location": _place_attr(p, "name_en"),
+                "location_ar": c.loc_ar,
+                "place_id": _place_attr(p, "place_id"),
+                "admin1": _place_attr(p, "admin1"),
+                "admin2": _place_attr(p, "admin2"),
+                "admin3": _place_attr(p, "admin3"),
+                "lat": _place_attr(p, "lat"),
+                "lon": _place_attr(p, "lon"),
+                "geo_precision": c.geo_precision,
+                "fatalities": k.n if k else None,
+                "fatalities_qualifier": k.qualifier if k else None,
+                "wounded": w.n if w else None,
+                "wounded_qualifier": w.qualifier if w else None,
+                "detained": d.n if d else None,
+                "detained_qualifier": d.qualifier if d else None,
+                "evidence": text[s:e],
+                "evidence_start": s,
+                "evidence_end": e,
+                "confidence": round(min(1.0, conf), 3),
+                "correction": None,
+            })
+        return rows
+
+
+_DATE_RANK = {"own": 0, "para": 1, "anchor": 2, "published": 3, "none": 4}
+_BLAST = {"Remote explosive/landmine/IED", "Suicide bomb"}
+
+
+def _same_blast(a: Cand, b: Cand) -> bool:
+    """An IED and a suicide blast, or a bare "explosion" and any strike, in one place on one day: one incident."""
+    if a.event_type != "Explosions/Remote violence":
+        return False
+    if {a.sub_event_type, b.sub_event_type} <= _BLAST:
+        return True
+    return min(a.prio, b.prio) <= 50
+
+
+def _finer(c: Cand, t: Cand) -> bool:
+    gc, gt = c.geo_precision or 1, t.geo_precision or 1
+    if gc != gt:
+        return gc < gt
+    return _PLACE_RANK.get(_place_attr(c.place, "place_type", ""), 3) < _PLACE_RANK.get(_place_attr(t.place, "place_type", ""), 3)
+
+
+def _same_area(a: Cand, b: Cand) -> bool:
+    pa, pb = a.place, b.place
+    ida, idb = getattr(pa, "place_id", None), getattr(pb, "place_id", None)
+    if ida and ida == idb:
+        return True
+    if getattr(pa, "admin1", None) != getattr(pb, "admin1", None):
+        return False
+    return (a.geo_precision or 1) > 1 or (b.geo_precision or 1) > 1 or getattr(pa, "admin2", 1) == getattr(pb, "admin2", 2)
+
+
+@dataclass
+class _Coarse:
+    """A stand-in place for a toll spanning several places (their common district or governorate)."""
+    start: int
+    end: int
+    text: str
+    place_id: str | None
+    name_en: str | None
+    name_ar: str | None
+    place_type: str
+    admin1: str | None
+    admin2: str | None
+    admin3: str | None
+    lat: float | None
+    lon: float | None
+    geo_precision: int
+
+
+# A contrastive clause ("، بينما قتل 78 في القنيطرة", "في حين سمع دوي انفجار ليل أمس") often reports another
+# event, or the other side's losses: it is read as a unit of its own (a casualty-only clause then merges back).
+_CLAUSE_RE = re.compile(r"(?:[،,]\s*|\s)(?:و?بينما|و?فيما|في حين|وفي حين)\s")
+
+
+def _clauses(sents, folded, hits, cas):
+    starts_h = [h.start for h in hits if h.cat == "trigger"]
+    starts_c = [m.start for m in cas]
+
+    def has_event(a, b):
+        i = bisect.bisect_left(starts_h, a)
+        j = bisect.bisect_left(starts_c, a)
+        return (i < len(starts_h) and starts_h[i] < b) or (j < len(starts_c) and starts_c[j] < b)
+
+    out = []
+    all_cuts = [m.start() for m in _CLAUSE_RE.finditer(folded)]
+    for s, e in sents:
+        i, j = bisect.bisect_right(all_cuts, s), bisect.bisect_left(all_cuts, e)
+        cuts = all_cuts[i:j]
+        a = s
+        for c in cuts:
+            if has_event(a, c) and has_event(c, e):
+                out.append((a, c))
+                a = c
+        out.append((a, e))
+    return [(a, b) for a, b in out if b > a]
+
+
+def _is_dateline(folded: str, p) -> bool:
+    """A place at the start of a line joined by a dash or slash to another name: the dateline."""
+    ls = folded.rfind("\n", 0, p.start) + 1
+    head = folded[ls:p.start]
+    if len(head) > 40 or len(re.findall(r"\S+", head)) > 4:
+        return False
+    after = folded[p.end:p.end + 4]
+    return bool(re.search(r"[-–/]\s*$", head)) or bool(re.match(r"\s*[-–/]", after))
+
+
+def _self_detonations(folded: str, s: int, e: int, cas) -> int:
+    """Attackers who "blew themselves up" (فجر نفسه) not already counted by a casualty mention (ANNOTATION: killed)."""
+    n = 0
+    for m in _SELF_BLAST_RE.finditer(folded, s, e):
+        if not any(c.start < m.end() and m.start() < c.end for c in cas):
+            n += 1
+    return n
+
+
+def _is_qualifier(p, others) -> bool:
+    """True when p is the governorate/district/region of another mentioned place (Daraa in "جاسم شمالي درعا")."""
+    pt = getattr(p, "place_type", "")
+    gp = getattr(p, "geo_precision", 1) or 1
+    for o in others:
+        if o is p:
+            continue
+        ogp = getattr(o, "geo_precision", 1) or 1
+        if pt in ("governorate", "district", "subdistrict", "region") or gp > 1:
+            if ogp <= gp and getattr(o, "admin1", None) == getattr(p, "admin1", None) and _PLACE_RANK.get(
+                    getattr(o, "place_type", ""), 3) < _PLACE_RANK.get(pt, 3) + (1 if gp > 1 else 0):
+                return True
+        # A city named right after a village as its qualifier ("قرية X التابعة لمدينة Y", "X قرب Y").
+    return False

@@ -1,0 +1,235 @@
+"""Pandas views of the warehouse tables with the computed columns the GX suites check.
+
+Great Expectations checks one column (or a column pair) at a time, so cross-row and
+cross-table rules are expressed here as plain computed columns that a suite then
+constrains (e.g. ``days_before_publication`` <= window, ``week_start_weekday`` == 0).
+No GX import here: these functions are cheap and unit-testable on their own.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+
+import pandas as pd
+import pyarrow as pa
+
+from rasd.schema import ACLED_TAXONOMY, ARTICLE_STATUSES, DATE_PRECISIONS, PUBLISHED_AT_BASES, QUALIFIERS, TABLES
+
+YEAR_TYPO_MIN_YEARS = 5  # years; |event year - publication year| from which a date is suspected to be a typo
+WEEKLY_KEY = ("week_start", "admin1", "admin2", "event_type")
+WEEKLY_SUMS = {  # weekly column -> incidents column it sums (None: a row count)
+    "incidents": None,
+    "fatalities_low": "fatalities_low",
+    "fatalities_best": "fatalities_best",
+    "fatalities_high": "fatalities_high",
+    "wounded": "wounded_best",
+    "n_reports": "n_reports",
+}
+
+
+def today_utc() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def parameters(settings, today: dt.date | None = None) -> dict:
+    """Values substituted for the ``$name`` placeholders in expectations/*.json."""
+    today = today or today_utc()
+    slack = int(getattr(settings, "publication_slack_days", 1))
+    return {
+        "max_plausible_figure": int(settings.max_plausible_figure),
+        "earliest_date": dt.date.fromisoformat(str(settings.earliest_date)).isoformat(),
+        "event_window_days": int(settings.event_window_days),
+        "latest_publication_date": (today + dt.timedelta(days=slack)).isoformat(),
+        "today": today.isoformat(),
+        "qualifiers": list(QUALIFIERS),
+        "date_precisions": list(DATE_PRECISIONS),
+        "article_statuses": list(ARTICLE_STATUSES),
+        "published_at_bases": list(PUBLISHED_AT_BASES),
+        "acled_event_types": list(ACLED_TAXONOMY),
+        "acled_type_pairs": [[t, s] for t, subs in ACLED_TAXONOMY.items() for s in subs],
+    }
+
+
+def to_pandas(table: pa.Table | None, name: str) -> pd.DataFrame:
+    """A pandas view of an Arrow table (dates as ``datetime.date``; an absent table is empty)."""
+    if table is None:
+        table = TABLES[name].arrow_schema.empty_table()
+    df = table.to_pandas(date_as_object=True)
+    df.index = pd.RangeIndex(len(df))
+    return df
+
+
+def _days(a: pd.Series, b: pd.Series) -> pd.Series:
+    """a - b in days for two columns of ``datetime.date`` (NaN where either is missing)."""
+    return (pd.to_datetime(a) - pd.to_datetime(b)).dt.days.astype("float64")
+
+
+def _one_digit_slip(a: int, b: int) -> bool:
+    """a and b (4-digit years) differ by one substituted digit or two swapped neighbours."""
+    x, y = f"{a:04d}", f"{b:04d}"
+    diff = [i for i in range(len(x)) if x[i] != y[i]]
+    if len(diff) == 1:
+        return True
+    return len(diff) == 2 and diff[1] == diff[0] + 1 and x[diff[0]] == y[diff[1]] and x[diff[1]] == y[diff[0]]
+
+
+def year_typo(event_date, published_at, window_days: int) -> bool | None:
+    """True when event_date looks like a mistyped year ("2002" for "2022").
+
+    Arabic reports write dates in digits, and a one-digit slip moves an event decades
+    away. Flagged when the year is YEAR_TYPO_MIN_YEARS+ from the publication year, is one
+    digit slip away from the publication year (or the year before, for a December event
+    reported in January), and that corrected date falls within the event window.
+    """
+    if not isinstance(event_date, dt.date) or not isinstance(published_at, dt.date):
+        return None
+    if abs(event_date.year - published_at.year) < YEAR_TYPO_MIN_YEARS:
+        return False
+    for year in (published_at.year, published_at.year - 1):
+        if not _one_digit_slip(event_date.year, year):
+            continue
+        try:
+            fixed = event_date.replace(year=year)
+        except ValueError:  # 29 February
+            continue
+        if 0 <= (published_at - fixed).days <= window_days:
+            return True
+    return False
+
+
+_CORRECTED = re.compile(r"(?:^|; )([a-z0-9_]+) [^;→]*→")
+
+
+def corrected_fields(audit) -> set[str]:
+    """Fields an analyst correction set, read from the ``correction`` audit string ("fatalities 6→4: …")."""
+    if not isinstance(audit, str):
+        return set()
+    return set(_CORRECTED.findall(audit))
+
+
+def _is_missing(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT
+
+
+def articles_view(articles: pa.Table | None, events: pa.Table | None) -> pd.DataFrame:
+    df = to_pandas(articles, "articles")
+    ev = to_pandas(events, "events")
+    n_events = ev.groupby("article_id").size() if len(ev) else pd.Series(dtype="int64")
+    count = df["article_id"].map(n_events).fillna(0).astype("int64")
+    dup = df["duplicate_of"].notna()
+    df["ok_duplicate_event_count"] = count.where((df["status"] == "ok") & dup, 0)
+    df["quarantined_event_count"] = count.where(df["status"] == "quarantined", 0)
+    ids = set(df["article_id"])
+    df["duplicate_of_known"] = pd.Series(
+        [None if _is_missing(d) else d in ids for d in df["duplicate_of"]], index=df.index, dtype="object")
+    return df
+
+
+def events_view(events: pa.Table | None, articles: pa.Table | None, settings, place_ids: set[str]) -> pd.DataFrame:
+    df = to_pandas(events, "events")
+    arts = to_pandas(articles, "articles")
+    pub = dict(zip(arts["article_id"], arts["published_at"]))
+    df["published_at"] = pd.Series([pub.get(a) for a in df["article_id"]], index=df.index, dtype="object")
+    df["published_at"] = df["published_at"].map(lambda v: None if _is_missing(v) else v)
+    df["article_known"] = df["article_id"].isin(set(arts["article_id"]))
+    df["days_before_publication"] = _days(df["published_at"], df["event_date"])
+    window = int(settings.event_window_days)
+    df["year_typo"] = pd.Series(
+        [year_typo(e, p, window) for e, p in zip(df["event_date"], df["published_at"])], index=df.index, dtype="object")
+    reviewed = [corrected_fields(c) for c in df["correction"]] if "correction" in df else [set()] * len(df)
+    for fig in ("fatalities", "wounded", "detained"):
+        df[f"{fig}_unreviewed"] = df[fig].where([fig not in r for r in reviewed]).astype("float64")
+    _place_column(df, place_ids)
+    lengths = df["evidence"].fillna("").str.len()
+    df["evidence_span_ok"] = (df["evidence_start"] >= 0) & ((df["evidence_end"] - df["evidence_start"]) == lengths)
+    return df
+
+
+def incidents_view(incidents: pa.Table | None, place_ids: set[str]) -> pd.DataFrame:
+    df = to_pandas(incidents, "incidents")
+    _place_column(df, place_ids)
+    return df
+
+
+def _place_column(df: pd.DataFrame, place_ids: set[str]) -> None:
+    df["place_in_gazetteer"] = pd.Series(
+        [None if _is_missing(p) else p in place_ids for p in df["place_id"]], index=df.index, dtype="object")
+
+
+def monday(d: dt.date) -> dt.date:
+    return d - dt.timedelta(days=d.weekday())
+
+
+def recompute_weekly(incidents: pd.DataFrame) -> pd.DataFrame:
+    """weekly_incidents as it should be, recomputed from the incidents view."""
+    agg = {w: ("_one" if src is None else src) for w, src in WEEKLY_SUMS.items()}
+    cols = {f"{w}_expected": (src, "sum") for w, src in agg.items()}
+    inc = incidents.loc[incidents["event_date"].notna().to_numpy(dtype=bool)].copy()
+    if not len(inc):
+        return pd.DataFrame({c: pd.Series(dtype="object") for c in WEEKLY_KEY} | {c: pd.Series(dtype="float64") for c in cols})
+    inc["week_start"] = inc["event_date"].map(monday)
+    inc["_one"] = 1
+    out = inc.groupby(list(WEEKLY_KEY), dropna=False).agg(**cols).reset_index()
+    return out
+
+
+def weekly_view(weekly: pa.Table | None, incidents: pa.Table | None, held_incidents: set[str] = frozenset()) -> pd.DataFrame:
+    """weekly_incidents outer-joined with the sums recomputed from incidents, plus diff columns.
+
+    ``held_incidents``: ids quarantined (critical), which are never aggregated.
+    """
+    df = to_pandas(weekly, "weekly_incidents")
+    df["_in_weekly"] = True
+    inc = to_pandas(incidents, "incidents")
+    if held_incidents:
+        inc = inc[~inc["incident_id"].isin(held_incidents)]
+    expected = recompute_weekly(inc)
+    # pandas joins NaN keys to NaN keys, which is what we want for null admin1/admin2.
+    merged = df.merge(expected, how="outer", on=list(WEEKLY_KEY), sort=False)
+    merged["_in_weekly"] = merged["_in_weekly"].astype("boolean").fillna(False).astype(bool)
+    for w in WEEKLY_SUMS:
+        merged[f"{w}_diff"] = merged[w].fillna(0).astype("float64") - merged[f"{w}_expected"].fillna(0).astype("float64")
+    ws = merged["week_start"]
+    merged["week_start_weekday"] = ws.map(lambda d: None if _is_missing(d) else d.weekday())
+    iso_ok = []
+    for d, y, w, present in zip(ws, merged["iso_year"], merged["iso_week"], merged["_in_weekly"]):
+        if _is_missing(d) or not present:
+            iso_ok.append(None)
+        else:
+            cal = d.isocalendar()
+            iso_ok.append(bool(cal[0] == y and cal[1] == w))
+    merged["iso_week_ok"] = pd.Series(iso_ok, index=merged.index, dtype="object")
+    merged["weekly_key"] = [
+        "|".join("" if _is_missing(v) else str(v) for v in vals) for vals in zip(*(merged[k] for k in WEEKLY_KEY))
+    ]
+    merged.index = pd.RangeIndex(len(merged))
+    return merged
+
+
+def build_views(tables: dict[str, pa.Table], settings, place_ids: set[str],
+                held_incidents: set[str] = frozenset()) -> dict[str, pd.DataFrame]:
+    """The pandas frame each suite validates, keyed by suite name (only for tables present)."""
+    place_ids = set(place_ids or ())
+    views: dict[str, pd.DataFrame] = {}
+    if "articles" in tables:
+        views["articles"] = articles_view(tables["articles"], tables.get("events"))
+    if "events" in tables:
+        views["events"] = events_view(tables["events"], tables.get("articles"), settings, place_ids)
+    if "incidents" in tables:
+        views["incidents"] = incidents_view(tables["incidents"], place_ids)
+    if "weekly_incidents" in tables:
+        views["weekly_incidents"] = weekly_view(tables["weekly_incidents"], tables.get("incidents"), held_incidents)
+    for df in views.values():
+        df["_row"] = range(len(df))
+    return views
+
+
+def format_value(v) -> str:
+    if _is_missing(v):
+        return "null"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    return str(v)

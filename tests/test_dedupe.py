@@ -1,0 +1,92 @@
+"""Exact and near-duplicate detection."""
+from __future__ import annotations
+
+import pytest
+
+from rasd.ingest.dedupe import DuplicateIndex, shingles
+
+# Written for these tests: one report, a syndicated copy with small edits, and an unrelated report.
+ORIGINAL = (
+    "قتل مدنيان وأصيب ثلاثة آخرون بجروح، صباح اليوم الاثنين، جراء قصف مدفعي لقوات النظام استهدف بلدة كنصفرة "
+    "في ريف إدلب الجنوبي، بحسب ما أفاد الدفاع المدني السوري. وقال الدفاع المدني إن فرقه أسعفت المصابين إلى "
+    "مشفى قريب، وعملت على إخماد حريق اندلع في أحد المنازل نتيجة القصف. وتتعرض قرى جبل الزاوية وريف إدلب "
+    "الجنوبي لقصف شبه يومي من قوات النظام المتمركزة في المنطقة، رغم اتفاق وقف إطلاق النار الموقع في آذار "
+    "من العام الماضي، ما دفع عشرات العائلات إلى النزوح نحو المخيمات القريبة من الحدود التركية. وكانت بلدة "
+    "البارة المجاورة قد تعرضت لقصف مماثل الأسبوع الماضي أدى إلى إصابة طفلين بجروح متفاوتة."
+)
+# A mirror site: diacritics, a different hamza spelling, one sentence cut short at the end.
+SYNDICATED = (
+    ORIGINAL.replace("قتل مدنيان", "قُتل مدنيان").replace("أفاد", "افاد")
+    .replace(" أدى إلى إصابة طفلين بجروح متفاوتة.", ".")
+)
+OTHER = (
+    "اندلعت اشتباكات عنيفة بين مسلحين محليين وعناصر من قوات النظام في بلدة اليادودة بريف درعا الغربي، "
+    "ما أدى إلى مقتل عنصرين وإصابة ثلاثة آخرين، وفق ما أفاد مصدر محلي. وقال المصدر إن الاشتباكات بدأت بعد "
+    "محاولة القوات مداهمة منزل أحد المطلوبين في البلدة، قبل أن تنسحب باتجاه مدينة درعا. وتشهد محافظة درعا "
+    "منذ اتفاق التسوية عام 2018 حالة من الفلتان الأمني وعمليات اغتيال متكررة تطال مدنيين وعسكريين."
+)
+# Same topic and place, different report: must not be merged.
+SAME_TOPIC = (
+    "أصيب ثلاثة مدنيين بجروح، مساء الأربعاء، جراء قصف صاروخي لقوات النظام استهدف بلدة كنصفرة في ريف إدلب "
+    "الجنوبي، وفق ما أفاد ناشطون محليون. وقال الناشطون إن القصف تزامن مع تحليق لطائرات الاستطلاع الروسية "
+    "في أجواء المنطقة، فيما ردت فصائل المعارضة باستهداف مواقع لقوات النظام في ريف معرة النعمان الشرقي."
+)
+
+
+def test_exact_duplicate_returns_the_same_id():
+    idx = DuplicateIndex(0.85)
+    assert idx.check_and_add("a1", ORIGINAL) is None
+    assert idx.check_and_add("a1", ORIGINAL) == "a1"
+    assert "a1" in idx and len(idx) == 1
+
+
+def test_near_duplicate_points_to_the_first_seen():
+    idx = DuplicateIndex(0.85)
+    assert idx.check_and_add("first", ORIGINAL) is None
+    assert idx.check_and_add("mirror", SYNDICATED) == "first"
+    assert idx.check_and_add("other", OTHER) is None
+    assert idx.check_and_add("topic", SAME_TOPIC) is None
+    # The duplicate's id now resolves too, and only originals are indexed.
+    assert idx.check_and_add("mirror", SYNDICATED) == "first"
+    assert len(idx) == 3
+
+
+def test_seeding_with_published_articles():
+    idx = DuplicateIndex(0.85)
+    idx.add("old", ORIGINAL)
+    idx.add("old", OTHER)  # adding an id twice keeps the first text
+    assert idx.check_and_add("new", SYNDICATED) == "old"
+    assert idx.check_and_add("new2", OTHER) is None
+
+
+def test_first_seen_wins_among_several_matches():
+    idx = DuplicateIndex(0.7)
+    idx.add("b", ORIGINAL)
+    idx.add("a", SYNDICATED)  # would also match, but was seen later (and was not checked)
+    assert idx.find("c", ORIGINAL + " ") == "b"
+
+
+def test_threshold_and_determinism():
+    with pytest.raises(ValueError):
+        DuplicateIndex(0)
+    with pytest.raises(ValueError):
+        DuplicateIndex(1.5)
+    results = []
+    for _ in range(2):
+        idx = DuplicateIndex(0.85)
+        idx.add("x", ORIGINAL)
+        results.append(idx.find("y", SYNDICATED))
+    assert results == ["x", "x"]
+    strict = DuplicateIndex(0.99)
+    strict.add("x", ORIGINAL)
+    assert strict.find("y", SYNDICATED) is None
+
+
+def test_empty_and_short_texts():
+    idx = DuplicateIndex(0.85)
+    assert idx.check_and_add("e", "") is None
+    assert idx.check_and_add("e2", "   ") is None  # empty texts never match each other
+    assert idx.check_and_add("s1", "قصف على إدلب") is None
+    assert idx.check_and_add("s2", "قصفٌ على ادلب") == "s1"  # normalised before shingling
+    assert shingles("") == set()
+    assert shingles("واحد اثنان ثلاثة أربعة خمسة ستة") == {"واحد اثنان ثلاثه اربعه خمسه", "اثنان ثلاثه اربعه خمسه سته"}

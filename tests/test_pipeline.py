@@ -1,0 +1,122 @@
+"""End to end on the sample corpus: in-process (fast) and through the real Prefect flow and CLI (slow)."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+import pytest
+
+from rasd import schema as S
+from rasd.pipeline import run_local
+from rasd.settings import load_settings
+from rasd.warehouse import PUBLISHED_TABLES, Layout, read_only_connection
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "data" / "sample"
+RASD = Path(sys.executable).parent / "rasd"
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory):
+    wh = tmp_path_factory.mktemp("wh")
+    summary = run_local(load_settings(), SAMPLE, wh, log=lambda *a: None)
+    return wh, summary
+
+
+def _numbers(wh: Path) -> dict:
+    con = read_only_connection(wh)
+    out = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in PUBLISHED_TABLES}
+    out["fatalities"] = con.execute("select sum(fatalities_best), sum(fatalities_high) from weekly_incidents").fetchone()
+    out["incident_ids"] = sorted(r[0] for r in con.execute("select incident_id from incidents").fetchall())
+    con.close()
+    return out
+
+
+def test_every_table_exists_with_its_columns_in_parquet_and_duckdb(published):
+    wh, summary = published
+    con = read_only_connection(wh)
+    for name in PUBLISHED_TABLES:
+        files = sorted((wh / name).glob("*.parquet"))
+        assert files, name
+        assert pq.read_schema(files[0]).names == S.TABLES[name].column_names, name
+        cols = [r[0] for r in con.execute(f"describe {name}").fetchall()]
+        assert cols == S.TABLES[name].column_names, name
+    assert con.execute("select count(*) from articles").fetchone()[0] == 5
+    assert summary["articles"] == 5 and summary["gate"] == "passed"
+    # real columns, not placeholders: every event has evidence that slices the cleaned text back
+    rows = con.execute(
+        "select e.evidence, e.evidence_start, e.evidence_end, t.text from events e join article_texts t using (article_id)"
+    ).fetchall()
+    assert rows
+    for ev, s, e, text in rows:
+        assert text[s:e] == ev
+    # every view of sql/ answers
+    for (view,) in con.execute("select view_name from duckdb_views() where not internal").fetchall():
+        con.execute(f'select * from "{view}" limit 1').fetchall()
+
+
+def test_weekly_sums_equal_incident_sums(published):
+    wh, _ = published
+    con = read_only_connection(wh)
+    a = con.execute("select coalesce(sum(fatalities_best),0), count(*) from incidents where event_date is not null").fetchone()
+    b = con.execute("select coalesce(sum(fatalities_best),0), coalesce(sum(incidents),0) from weekly_incidents").fetchone()
+    assert a == b
+    assert all(r[0] == 0 for r in con.execute("select isodow(week_start) - 1 from weekly_incidents").fetchall())
+
+
+def test_rerun_publishes_the_same_numbers(published):
+    wh, _ = published
+    before = _numbers(wh)
+    summary = run_local(load_settings(), SAMPLE, wh, log=lambda *a: None)
+    assert summary["articles_new"] == 0
+    assert _numbers(wh) == before
+
+
+def test_adding_an_article_keeps_existing_incident_ids(published, tmp_path):
+    wh, _ = published
+    copy = tmp_path / "wh"
+    shutil.copytree(wh, copy, symlinks=True)
+    before = set(_numbers(copy)["incident_ids"])
+    inp = tmp_path / "in"
+    shutil.copytree(SAMPLE, inp)
+    (inp / "extra.txt").write_text(
+        "قتل شاب برصاص مجهولين في مدينة نوى بريف درعا الغربي، مساء الأحد 16 من تشرين الأول 2022.\n", encoding="utf-8")
+    summary = run_local(load_settings(), inp, copy, log=lambda *a: None)
+    assert summary["articles_new"] == 1
+    after = set(_numbers(copy)["incident_ids"])
+    assert before <= after
+
+
+@pytest.mark.slow
+def test_cli_runs_the_prefect_flow_and_sql_reads_it(tmp_path):
+    env = {**os.environ, "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "240"}
+    wh = tmp_path / "wh"
+    r = subprocess.run([str(RASD), "run", "--input", str(SAMPLE), "--warehouse", str(wh)],
+                       capture_output=True, text=True, env=env, timeout=900, cwd=ROOT)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "rasd run complete" in r.stdout and "weeks published" in r.stdout
+    r = subprocess.run([str(RASD), "sql", "select * from weekly_incidents", "--warehouse", str(wh), "--format", "csv"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].startswith("week_start,iso_year,iso_week") and len(lines) > 1
+    r = subprocess.run([str(RASD), "sql", "drop table events", "--warehouse", str(wh)], capture_output=True, text=True)
+    assert r.returncode != 0
+
+
+def test_cli_missing_input_fails_with_one_line(tmp_path):
+    r = subprocess.run([str(RASD), "run", "--input", str(tmp_path / "nope"), "--warehouse", str(tmp_path / "wh")],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode != 0
+    assert "input folder not found" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_every_command_has_help():
+    for cmd in ([], ["run"], ["sql"], ["serve"], ["schema"]):
+        r = subprocess.run([str(RASD), *cmd, "--help"], capture_output=True, text=True)
+        assert r.returncode == 0 and "Usage" in r.stdout, cmd

@@ -1,0 +1,311 @@
+"""Quality gate: deliberately bad rows end up in quarantine; table-level failures block publishing.
+
+GX is slow to import and run, so one bad dataset is validated once per module (fixtures
+below) and the tests read the shared results.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from rasd.quality import checks
+from rasd.schema import QUARANTINE, to_arrow
+from rasd.settings import Settings
+
+TODAY = dt.date(2024, 6, 20)
+PUB = dt.date(2024, 6, 10)
+PLACES = {"SY0100", "SY0200"}
+SETTINGS = Settings()
+
+
+def article(aid, published_at=PUB, **kw):
+    row = dict(article_id=aid, doc_key=aid, source_path=f"{aid}.txt", published_at=published_at,
+               published_at_basis="metadata", language="ar", n_chars=100, content_hash="h" + aid, status="ok",
+               ingested_at=dt.datetime(2024, 6, 11, tzinfo=dt.timezone.utc))
+    row.update(kw)
+    return row
+
+
+def event(eid, aid="a_ok", **kw):
+    evidence = kw.pop("evidence", "قتل شخصان في قصف على المدينة")
+    row = dict(event_id=eid, article_id=aid, doc_key=aid, event_date=dt.date(2024, 6, 8), date_precision="day",
+               event_type="Explosions/Remote violence", sub_event_type="Shelling/artillery/missile attack",
+               location="Idlib", place_id="SY0100", admin1="Idlib", admin2="Idlib", lat=35.93, lon=36.63, geo_precision=1,
+               fatalities=2, fatalities_qualifier="exact", evidence=evidence, evidence_start=0,
+               evidence_end=len(evidence), confidence=0.9)
+    row.update(kw)
+    return row
+
+
+def incident(iid, **kw):
+    row = dict(incident_id=iid, event_date=dt.date(2024, 6, 8), date_precision="day",
+               event_type="Explosions/Remote violence", sub_event_type="Shelling/artillery/missile attack",
+               location="Idlib", place_id="SY0100", admin1="Idlib", admin2="Idlib", lat=35.93, lon=36.63,
+               fatalities_low=2, fatalities_best=2, fatalities_high=2, wounded_best=None, detained_best=None,
+               n_reports=1, n_outlets=1, conflicting=False)
+    row.update(kw)
+    return row
+
+
+# Bad rows, each named after the expectation that must catch it.
+BAD_EVENTS = {
+    "ev_negative": ("events.fatalities_not_negative", dict(fatalities=-3)),
+    "ev_absurd": ("events.fatalities_plausible", dict(fatalities=4000)),
+    "ev_no_qualifier": ("events.fatalities_qualifier_present", dict(fatalities_qualifier=None)),
+    "ev_after_pub": ("events.event_date_not_after_publication", dict(event_date=dt.date(2024, 6, 15))),
+    "ev_typo": ("events.event_date_year_typo", dict(event_date=dt.date(2004, 6, 8))),
+    "ev_too_old": ("events.event_date_within_window", dict(event_date=dt.date(2022, 1, 3))),
+    "ev_outside_syria": ("events.lat_in_syria", dict(lat=31.95, lon=35.93, place_id="SY0200")),
+    "ev_unknown_place": ("events.place_id_in_gazetteer", dict(place_id="XX9999")),
+    "ev_bad_type": ("events.sub_event_type_in_taxonomy", dict(sub_event_type="Peaceful protest")),
+    "ev_future_undated": ("events.event_date_not_in_future", dict(aid="a_undated", event_date=dt.date(2025, 3, 1))),
+    "ev_future_article": ("articles.published_at_not_in_future", dict(aid="a_future", event_date=dt.date(2024, 6, 30))),
+}
+# Warnings: reported, never quarantined.
+WARN_EVENTS = {"ev_script": dict(evidence="<script>alert('x')</script> قصف")}
+
+
+def bad_tables():
+    arts = [article("a_ok"), article("a_future", published_at=dt.date(2025, 1, 1)),
+            article("a_old", published_at=dt.date(2009, 5, 1)),
+            article("a_undated", published_at=None, published_at_basis="unknown")]
+    evs = [event("ev_good"), event("ev_none", fatalities=None, fatalities_qualifier=None, place_id=None, lat=None, lon=None)]
+    for eid, (_, kw) in BAD_EVENTS.items():
+        kw = dict(kw)
+        evs.append(event(eid, kw.pop("aid", "a_ok"), **kw))
+    for eid, kw in WARN_EVENTS.items():
+        evs.append(event(eid, **kw))
+    incs = [incident("in_good"), incident("in_order", fatalities_low=5, fatalities_best=3, fatalities_high=9),
+            incident("in_absurd", fatalities_best=900, fatalities_high=900, fatalities_low=900),
+            incident("in_negative", fatalities_low=-1)]
+    return {"articles": to_arrow("articles", arts), "events": to_arrow("events", evs), "incidents": to_arrow("incidents", incs)}
+
+
+def weekly_rows(incs: pa.Table, tweak=None):
+    """weekly_incidents aggregated the way the pipeline does, optionally tweaked to be wrong."""
+    view = checks.recompute_weekly(checks.to_pandas(incs, "incidents"))
+    rows = []
+    for r in view.to_dict("records"):
+        r = {k: (None if checks._is_missing(v) else v) for k, v in r.items()}
+        ws = r["week_start"]
+        rows.append(dict(week_start=ws, iso_year=ws.isocalendar()[0], iso_week=ws.isocalendar()[1], admin1=r["admin1"],
+                         admin2=r["admin2"], event_type=r["event_type"], incidents=int(r["incidents_expected"]),
+                         fatalities_low=int(r["fatalities_low_expected"]), fatalities_best=int(r["fatalities_best_expected"]),
+                         fatalities_high=int(r["fatalities_high_expected"]), wounded=int(r["wounded_expected"]),
+                         n_reports=int(r["n_reports_expected"])))
+    if tweak:
+        tweak(rows)
+    return to_arrow("weekly_incidents", rows)
+
+
+CORRECTIONS = """
+- {event_id: ev_corrected, field: event_date, value: 2024-06-18, reason: wrong day picked, analyst: rk, date: 2024-06-12}
+- {event_id: ev_fixed, field: fatalities, value: 4, reason: absurd figure was a misread date, analyst: rk, date: 2024-06-12}
+- {event_id: ev_confirmed, field: fatalities, value: 1400, reason: confirmed by three sources, analyst: rk, date: 2024-06-12}
+"""
+
+
+@pytest.fixture(scope="module")
+def row_run(tmp_path_factory):
+    """One GX run over the bad dataset (with two analyst corrections applied first)."""
+    from rasd.corrections import apply_event_corrections, load_corrections
+    from rasd.quality.gate import row_checks
+    tables = bad_tables()
+    extra = to_arrow("events", [event("ev_corrected"), event("ev_fixed", fatalities=2000), event("ev_confirmed", fatalities=1400)])
+    path = tmp_path_factory.mktemp("corr") / "corrections.yaml"
+    path.write_text(CORRECTIONS, encoding="utf-8")
+    events = pa.concat_tables([tables["events"], extra])
+    tables["events"] = apply_event_corrections(events, load_corrections(path))
+    quarantine, keep = row_checks(tables, SETTINGS, PLACES, today=TODAY)
+    return tables, quarantine, keep
+
+
+@pytest.fixture(scope="module")
+def table_run(row_run, tmp_path_factory):
+    """The clean-after-quarantine tables, plus a weekly table with a wrong sum and a duplicated key."""
+    from rasd.quality.gate import apply_quarantine, table_checks
+    tables, quarantine, keep = row_run
+    final = apply_quarantine(tables, quarantine, keep)
+
+    def tweak(rows):
+        rows[0]["fatalities_best"] += 7
+        rows.append(dict(rows[0]))
+    final["weekly_incidents"] = weekly_rows(final["incidents"], tweak)
+    # An article that is ok but a duplicate and still has events: "both ok and duplicate".
+    arts = final["articles"].to_pylist() + [article("a_dup", duplicate_of="a_ok")]
+    final["articles"] = to_arrow("articles", arts)
+    final["events"] = to_arrow("events", final["events"].to_pylist() + [event("ev_dup", "a_dup")])
+    out = tmp_path_factory.mktemp("gate")
+    report = table_checks(final, SETTINGS, PLACES, out, quarantine=quarantine, today=TODAY)
+    return report, out
+
+
+@pytest.mark.slow
+def test_bad_rows_are_quarantined_with_the_right_expectation(row_run):
+    _, quarantine, _ = row_run
+    assert quarantine.schema.equals(QUARANTINE.arrow_schema)
+    pairs = set(zip(quarantine["row_id"].to_pylist(), quarantine["expectation"].to_pylist()))
+    for eid, (expectation, _) in BAD_EVENTS.items():
+        assert (eid, expectation) in pairs, (eid, expectation, sorted(p for p in pairs if p[0] == eid))
+
+
+@pytest.mark.slow
+def test_good_rows_and_warnings_are_kept(row_run):
+    tables, quarantine, keep = row_run
+    ids = dict(zip(tables["events"]["event_id"].to_pylist(), keep["events"].to_pylist()))
+    assert ids["ev_good"] and ids["ev_none"] and ids["ev_script"]
+    assert not any(ids[e] for e in BAD_EVENTS)
+    assert "ev_script" not in quarantine["row_id"].to_pylist()
+
+
+@pytest.mark.slow
+def test_quarantine_rows_carry_article_evidence_and_detail(row_run):
+    _, quarantine, _ = row_run
+    rows = {(r["row_id"], r["expectation"]): r for r in quarantine.to_pylist()}
+    r = rows[("ev_absurd", "events.fatalities_plausible")]
+    assert r["table_name"] == "events" and r["article_id"] == "a_ok" and r["severity"] == "critical"
+    assert "fatalities=4000" in r["detail"] and r["evidence"].startswith("قتل")
+    typo = rows[("ev_typo", "events.event_date_year_typo")]
+    assert "event_date=2004-06-08" in typo["detail"] and "published_at=2024-06-10" in typo["detail"]
+
+
+@pytest.mark.slow
+def test_bad_articles_are_quarantined_with_their_events(row_run):
+    tables, quarantine, keep = row_run
+    pairs = set(zip(quarantine["table_name"].to_pylist(), quarantine["row_id"].to_pylist(), quarantine["expectation"].to_pylist()))
+    assert ("articles", "a_future", "articles.published_at_not_in_future") in pairs
+    assert ("articles", "a_old", "articles.published_at_not_before_earliest") in pairs
+    assert ("events", "ev_future_article", "articles.published_at_not_in_future") in pairs
+    assert dict(zip(tables["articles"]["article_id"].to_pylist(), keep["articles"].to_pylist())) == {
+        "a_ok": True, "a_future": False, "a_old": False, "a_undated": True}
+
+
+@pytest.mark.slow
+def test_bad_incidents_are_quarantined(row_run):
+    tables, quarantine, keep = row_run
+    pairs = set(zip(quarantine["row_id"].to_pylist(), quarantine["expectation"].to_pylist()))
+    assert ("in_order", "incidents.fatalities_low_le_best") in pairs
+    assert ("in_absurd", "incidents.fatalities_best_plausible") not in pairs  # a warning at incident level
+    assert ("in_negative", "incidents.fatalities_low_not_negative") in pairs
+    assert keep["incidents"].to_pylist() == [True, False, True, False]
+
+
+@pytest.mark.slow
+def test_table_failures_block_with_examples(table_run):
+    report, _ = table_run
+    assert not report.passed
+    blocking = {(f["suite"], f["expectation"]) for f in report.blocking}
+    assert ("weekly_incidents", "fatalities_best_sum_matches_incidents") in blocking
+    assert ("weekly_incidents", "key_unique") in blocking
+    assert ("articles", "ok_duplicate_has_no_events") in blocking
+    sums = next(f for f in report.failures if f["expectation"] == "fatalities_best_sum_matches_incidents")
+    assert sums["examples"] and "weekly_key" in sums["examples"][0]
+    line = report.one_line()
+    assert line.startswith("quality gate failed: ") and "weekly_incidents.fatalities_best_sum_matches_incidents (e.g. " in line
+    md = report.summary_markdown()
+    assert "FAILED" in md and "key_unique" in md and "Quarantined rows" in md
+
+
+@pytest.mark.slow
+def test_quarantined_rows_do_not_fail_the_final_tables(table_run):
+    report, _ = table_run
+    rows_failed = [f for f in report.failures if f["level"] == "row" and f["severity"] == "critical"]
+    assert rows_failed == []
+    warned = {f["expectation"] for f in report.failures if f["severity"] == "warning"}
+    assert "evidence_has_no_markup" in warned
+
+
+@pytest.mark.slow
+def test_results_json_and_data_docs_are_written(table_run):
+    report, out = table_run
+    for name in ("articles", "events", "incidents", "weekly_incidents", "summary"):
+        assert (out / "validation" / f"{name}.json").is_file()
+    summary = json.loads((out / "validation" / "summary.json").read_text())
+    assert summary["passed"] is False and summary["failures"]
+    assert report.docs_index and report.docs_index.is_file()
+
+
+@pytest.mark.slow
+def test_data_docs_escape_article_text(table_run):
+    _, out = table_run
+    pages = list((out / "data_docs").rglob("*.html"))
+    text = "\n".join(p.read_text(encoding="utf-8") for p in pages)
+    assert "alert(" in text  # the evidence string is shown (as the warning's unexpected value) ...
+    assert "<script>alert(" not in text  # ... but never as live markup
+    assert "&lt;script&gt;alert(" in text
+
+
+@pytest.mark.slow
+def test_clean_tables_pass(tmp_path):
+    """A second (small) GX run: a consistent dataset passes the gate."""
+    from rasd.quality.gate import table_checks
+    tables = {"articles": to_arrow("articles", [article("a_ok")]),
+              "events": to_arrow("events", [event("e1"), event("e2", fatalities=None, fatalities_qualifier=None)]),
+              "incidents": to_arrow("incidents", [incident("i1"), incident("i2", admin2=None, event_date=dt.date(2024, 6, 3))])}
+    tables["weekly_incidents"] = weekly_rows(tables["incidents"])
+    report = table_checks(tables, SETTINGS, PLACES, tmp_path, today=TODAY)
+    assert report.passed, report.one_line()
+    assert report.one_line() == "quality gate passed"
+
+
+# ---- pure checks (no GX)
+
+@pytest.mark.parametrize("event_date,published,expected", [
+    (dt.date(2002, 3, 14), dt.date(2022, 3, 15), True),   # "2002" for "2022"
+    (dt.date(2012, 12, 30), dt.date(2023, 1, 2), True),   # December event, January report, year mistyped
+    (dt.date(2021, 3, 14), dt.date(2022, 3, 15), False),  # a year ago: window check's business, not a typo
+    (dt.date(2002, 9, 1), dt.date(2022, 3, 15), False),   # 2022-09 is after publication and 2002 is no slip of 2021
+    (dt.date(2202, 3, 14), dt.date(2022, 3, 15), True),   # swapped digits
+    (dt.date(1990, 3, 14), dt.date(2022, 3, 15), False),  # far off, but no one-digit slip: only the window check applies
+    (None, dt.date(2022, 3, 15), None),
+])
+def test_year_typo(event_date, published, expected):
+    assert checks.year_typo(event_date, published, 400) is expected
+
+
+def test_weekly_view_diffs_and_monday():
+    incs = to_arrow("incidents", [incident("i1"), incident("i2", fatalities_best=4, fatalities_high=4)])
+    weekly = weekly_rows(incs, lambda rows: rows.append(dict(rows[0], week_start=dt.date(2024, 6, 11), admin2="X")))
+    view = checks.weekly_view(weekly, incs)
+    first = view[view["admin2"] == "Idlib"].iloc[0]
+    assert first["fatalities_best_diff"] == 0 and first["incidents_expected"] == 2 and first["week_start_weekday"] == 0
+    stray = view[view["admin2"] == "X"].iloc[0]
+    assert stray["week_start_weekday"] == 1 and stray["incidents_diff"] == 2 and stray["iso_week_ok"] is False
+
+
+def test_suites_are_reviewable():
+    from rasd.quality.gate import load_suites
+    suites = load_suites(SETTINGS, TODAY)
+    for name, spec in suites.items():
+        for e in spec["expectations"]:
+            assert e["type"].startswith("expect_") and e["meta"]["notes"]
+            assert not any(isinstance(v, str) and v.startswith("$") for v in e["kwargs"].values()), e
+    plaus = next(e for e in suites["events"]["expectations"] if e["meta"]["name"] == "fatalities_plausible")
+    assert plaus["kwargs"]["max_value"] == SETTINGS.max_plausible_figure
+    raw = json.loads(Path(checks.__file__).resolve().parents[2].joinpath("expectations", "events.json").read_text())
+    assert any(e["kwargs"].get("max_value") == "$max_plausible_figure" for e in raw["expectations"])
+
+
+@pytest.mark.slow
+def test_gate_does_not_import_gx_at_import_time():
+    code = "import sys, rasd.quality.gate, rasd.quality.checks, rasd.corrections; print('great_expectations' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.slow
+def test_corrected_rows_are_validated_like_any_other(row_run):
+    tables, quarantine, keep = row_run
+    rows = {(r["row_id"], r["expectation"]): r for r in quarantine.to_pylist()}
+    assert ("ev_corrected", "events.event_date_not_after_publication") in rows  # corrections are checked like any value ...
+    kept = dict(zip(tables["events"]["event_id"].to_pylist(), keep["events"].to_pylist()))
+    assert kept["ev_fixed"] and not kept["ev_corrected"]
+    assert kept["ev_confirmed"]  # ... but setting a figure above the bound is the analyst's review of it
+    fixed = next(r for r in tables["events"].to_pylist() if r["event_id"] == "ev_fixed")
+    assert fixed["fatalities"] == 4 and fixed["correction"].startswith("fatalities 2000→4: absurd figure")
