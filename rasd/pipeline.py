@@ -206,7 +206,7 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
     new_table = pa.Table.from_pylist(new_rows, schema=schema) if new_rows else schema.empty_table()
     prev_full = None
     if prev_articles is not None and prev_articles.num_rows:
-        t = conform("articles", prev_articles)
+        t = _reset_quality_status(conform("articles", prev_articles))
         text_col = [texts.get(a, "") for a in t["article_id"].to_pylist()]
         prev_full = t.append_column("text", pa.array(text_col, pa.string()))
     # Batches of extractable articles for the extract step: the new ones, and all of them when the rules changed.
@@ -232,6 +232,20 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
     return {"articles": str(all_path), "new": [str(b) for b in batches], "reextract": reextract, "counts": counts}
 
 
+def _reset_quality_status(articles: pa.Table) -> pa.Table:
+    """Articles the quality gate quarantined last time are judged again this run (corrections may fix them)."""
+    from rasd.quality.gate import QUALITY_REASON_PREFIX
+
+    reasons = articles["quarantine_reason"].to_pylist()
+    by_gate = [bool(r) and r.startswith(QUALITY_REASON_PREFIX) for r in reasons]
+    if not any(by_gate):
+        return articles
+    status = ["ok" if g else s for g, s in zip(by_gate, articles["status"].to_pylist())]
+    reasons = [None if g else r for g, r in zip(by_gate, reasons)]
+    articles = articles.set_column(articles.schema.get_field_index("status"), "status", pa.array(status, pa.string()))
+    return articles.set_column(articles.schema.get_field_index("quarantine_reason"), "quarantine_reason", pa.array(reasons, pa.string()))
+
+
 # ---------------------------------------------------------------- extract
 
 
@@ -253,9 +267,21 @@ def extract_batch(ctx: RunContext, batch: Path) -> Path:
     return out
 
 
+EXTRACTED = "events.extracted.parquet"
+
+
+def previous_extracted_events(layout: Layout) -> pa.Table | None:
+    """Events as extracted in the current publication (its cache), else its published events."""
+    pub = layout.current_publication()
+    cached = pub / "_cache" / EXTRACTED if pub else None
+    if cached is not None and cached.is_file():
+        return pq.read_table(cached)
+    return read_table(pub, "events")
+
+
 def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Path, reextract: bool = False) -> Path:
     """Previously published events (unless everything was re-extracted) + the new batches, corrections applied."""
-    prev = None if reextract else read_table(ctx.layout.current_publication(), "events")
+    prev = None if reextract else previous_extracted_events(ctx.layout)
     parts = [conform("events", prev)] if prev is not None and prev.num_rows else []
     parts += [pq.read_table(p) for p in event_batches]
     events = pa.concat_tables(parts) if parts else TABLES["events"].arrow_schema.empty_table()
@@ -264,6 +290,9 @@ def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Pa
     ok = {a for a, s, d in zip(*(arts[c].to_pylist() for c in ("article_id", "status", "duplicate_of"))) if s == "ok" and d is None}
     events = events.filter(pa.array([a in ok for a in events["article_id"].to_pylist()], pa.bool_()))
     events = events.drop_columns(["correction"]).append_column("correction", pa.nulls(events.num_rows, pa.string()))
+    # As extracted, before corrections and validation: the next run reuses these, so a quarantined event or a
+    # withdrawn correction is judged afresh every run.
+    pq.write_table(conform("events", events), ctx.work / EXTRACTED)
     if ctx.settings.corrections:
         from rasd.corrections import apply_event_corrections, load_corrections
 
@@ -291,6 +320,14 @@ def validate_rows(ctx: RunContext, articles_path: Path, events_path: Path) -> di
     events = pq.read_table(events_path)
     quarantine, keep = row_checks({"articles": articles, "events": events}, ctx.settings, _gazetteer_ids())
     kept = _apply_keep(events, keep.get("events"), "event_id")
+    if keep.get("articles") is not None and not all(keep["articles"].to_pylist()):
+        from rasd.quality.gate import apply_quarantine
+
+        marked = apply_quarantine({"articles": articles}, quarantine, keep)["articles"]
+        full = pq.read_table(articles_path)
+        full = full.set_column(full.schema.get_field_index("status"), "status", marked["status"])
+        full = full.set_column(full.schema.get_field_index("quarantine_reason"), "quarantine_reason", marked["quarantine_reason"])
+        pq.write_table(full, articles_path)
     out_events = ctx.work / "events.valid.parquet"
     pq.write_table(kept, out_events)
     q_path = ctx.work / "quarantine.events.parquet"
@@ -362,6 +399,10 @@ def aggregate(ctx: RunContext, articles_path: Path, events_path: Path, resolved:
         "incident_reports": conform("incident_reports", pq.read_table(resolved["incident_reports"])),
         "quarantine": quarantine,
     }
+    extracted = ctx.work / EXTRACTED
+    if extracted.is_file():
+        (staging / "_cache").mkdir()
+        shutil.copy2(extracted, staging / "_cache" / EXTRACTED)
     built = build_database(staging, base, SQL_DIR)
     for name, t in {**base, **built}.items():
         write_parquet(conform(name, t) if name in TABLES else t, staging / name)
@@ -376,7 +417,7 @@ def validate_tables(ctx: RunContext, staging: Path) -> dict:
 
     tables = {name: conform(name, read_table(staging, name)) for name in ("articles", "events", "incidents", "weekly_incidents")}
     out_dir = staging / "quality"
-    report = table_checks(tables, ctx.settings, _gazetteer_ids(), out_dir)
+    report = table_checks(tables, ctx.settings, _gazetteer_ids(), out_dir, quarantine=read_table(staging, "quarantine"))
     shutil.copytree(out_dir, ctx.work / "quality", dirs_exist_ok=True)
     return {"passed": report.passed, "one_line": report.one_line(), "markdown": report.summary_markdown(),
             "failures": report.failures}

@@ -47,9 +47,7 @@ def build_database(staging: Path, tables: dict[str, pa.Table], sql_dir: Path) ->
         for name, kind, body in sql_files(sql_dir):
             if kind == "table":
                 con.execute(f'CREATE TABLE "{name}" AS {body}')
-                cur = con.execute(f'SELECT * FROM "{name}"')
-                # DuckDB 2 renamed fetch_arrow_table() to to_arrow_table()
-                built[name] = cur.to_arrow_table() if hasattr(cur, "to_arrow_table") else cur.fetch_arrow_table()
+                built[name] = con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
             else:
                 con.execute(f'CREATE VIEW "{name}" AS {body}')
         con.execute("CHECKPOINT")

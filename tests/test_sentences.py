@@ -60,3 +60,7 @@ def test_property_spans_are_ordered_nonempty_and_stripped(t):
         assert last <= s < e <= len(t)
         assert not t[s].isspace() and not t[e - 1].isspace()
         last = e
+
+
+def test_line_start_is_kept_after_a_newline():
+    assert _texts("العنوان\n«قال» المصدر.\n.") == ["العنوان", "«قال» المصدر.", "."]

@@ -24,8 +24,21 @@ Rules (each has a unit test in tests/test_casualties.py or a golden case):
   suffix or from the nearest earlier figure; if that figure is already counted it adds nothing.
 * "حصيلة"/"ارتفاع" before a figure in the same sentence marks it ``cumulative``.
 * "دون وقوع إصابات" and similar give killed 0 and wounded 0.
+* A trigger right after an attempt/aim/threat word (محاولة اغتيال، بهدف قتل) gives nothing.
+* Deaths with a natural cause in the clause (زلزال، حادث تصادم، نوبة قلبية) give nothing unless a
+  violence cue is present; توفي/وفاة always need a violence cue (بانفجار، متأثرا بجراحه، برصاص).
+* A verb after its subject agrees with it: a singular verb takes one person (وطفل استشهد),
+  a plural verb never a single one; "سقطوا قتلى" takes the subject before the verb.
+* A named victim right after a trigger (a definite rank/role: تصفية الملازم …, المدعو …, or an
+  opening quote) or before a singular verb (الشاب "فلان" قتل) counts as 1.
+* Ranges "ما بين 10 و15" give the lower bound, at_least (rasd.extract.numbers).
 * SOHR writes مقتل as "مـ ـقـ ـتـ ـل" to dodge filters; after ``clean_chars`` that is
   "م ق ت ل": runs of single letters that spell a trigger are read as that trigger.
+
+Mentions are not deduplicated: a figure repeated later in the article (headline and body) comes
+back twice; the event assembler merges them. Known limits: a victim named only by a proper noun
+after a verb ("قتل يوسف الداغر") is not counted; diacritic-less -يين nouns (مدنيين) are read as
+plural (vague) unless "اثنين" follows.
 """
 from __future__ import annotations
 
@@ -309,11 +322,11 @@ def _figures(toks: list, nums: list[NumTok], lex: _CasLex, analyses: list) -> tu
                 trig, pers, definite, stem = _analyse(f)
                 if pers is not None and trig is None:
                     noun, victims, i1 = True, pers[1], j
+                    while i1 + 1 < n and _is_apposition(toks[i1 + 1][2]):
+                        i1 += 1  # "3 عسكريين سوريين"
                 elif trig is not None and trig.pos == "count":
                     # "ارتقاء 3 شهداء", "سقوط عدد من القتلى": the count noun reports the figure itself.
                     noun, i1, count_noun = True, j, True
-                    while i1 + 1 < n and _is_apposition(toks[i1 + 1][2]):
-                        i1 += 1
                 elif f == "من" and j + 1 < n:
                     f2 = toks[j + 1][2]
                     if _stem_of(f2) in lex.non_persons:
@@ -485,13 +498,15 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
     if _SPLIT_RE.search(folded, start, end):
         toks = _merge_split_letters(folded, toks, lex)
     n = len(toks)
-    analyses = [_analyse(t[2]) for t in toks]
+    forms = [t[2] for t in toks]
+    analyses = list(map(_analyse, forms))
     extra = lex.extra_firsts
-    trig_idx = [i for i, a in enumerate(analyses) if a[0] is not None or toks[i][2] in extra]
+    trig_idx = [i for i, a in enumerate(analyses) if a[0] is not None or forms[i] in extra]
     if not trig_idx:
         return []
     nums = scan_numbers(toks)
     fig_at, figs = _figures(toks, nums, lex, analyses)
+    has_natural = not lex.natural.isdisjoint(forms)
     num_at = {nt.i0: nt for nt in nums}
     num_end = {nt.i1: nt for nt in nums}
     ends_at = {f.i1: f for f in figs}
@@ -665,7 +680,7 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
         kind, pos = trig.kind, trig.pos
         if t > 0 and toks[t - 1][2] in lex.irrealis:
             continue  # "محاولة اغتيال", "بهدف قتل": nobody was (yet) killed
-        if kind == "killed" and not _violent_death(toks, t, stem, lex):
+        if kind == "killed" and (has_natural or stem in _NEEDS_VIOLENCE) and not _violent_death(toks, t, stem, lex):
             continue  # "توفي رجل بنوبة قلبية", "ضحايا الزلزال": not a conflict death
 
         if pos == "count":
@@ -795,6 +810,10 @@ def _violent_death(toks, t: int, stem: str, lex: _CasLex) -> bool:
             natural = True
         elif f in lex.violence or _strip_conj(f) in lex.violence:
             violent = True
+        elif k != t:
+            a = _analyse(f)[0]
+            if a is not None and a.kind == "killed" and a.pos in ("action", "count", "verb") and f not in _NEEDS_VIOLENCE:
+                violent = True  # "من بين العدد الكلي للقتلى، توفي 45 شخصا"
     if violent:
         return True
     return not natural and stem not in _NEEDS_VIOLENCE

@@ -127,7 +127,7 @@ class _Grammar:
         def pair(n):  # a month name, optionally with its other-calendar name: "تشرين الاول/اكتوبر"
             return rf"(?P<{n}1>{MONTH}){E}(?:\s*[/\\(\-]\s*(?P<{n}2>{MONTH}){E}(?:\s*\))?)?"
 
-        def ytail(n):  # "2022", "2022م", "، من العام 2018", "من العام الماضي"
+        def ytail(n):  # "2022", "2022م", "، من العام 2019", "من العام الماضي"
             return (
                 rf"(?:\s+(?P<{n}mod>{PAST_CUR_FUT}){E})?"
                 rf"(?:[\s،,]*(?:من\s+)?(?:(?:العام|عام|سنه|السنه)\s+)?(?:(?:{PAST_CUR_FUT}|الجديد)\s+)?(?P<{n}y>{YEAR})(?:م{E})?"
@@ -135,12 +135,12 @@ class _Grammar:
             )
 
         branches = [  # (name, regex), tried in this order at a trigger
-            # 2022.10.20 / 2022-10-14 / 14/10/2022 / 23.08.2023 (same separator twice)
+            # 2022.10.20 / 2022-10-14 / 14/10/2022 / 05.02.2024 (same separator twice)
             ("num", rf"(?<![\d.,/\-])(?P<num>(?P<ny1>{YEAR4})(?P<ns1>[./\-])(?P<nm1>\d{{1,2}})(?P=ns1)(?P<nd1>\d{{1,2}})"
             rf"|(?P<nd2>\d{{1,2}})(?P<ns2>[./\-])(?P<nm2>\d{{1,2}})(?P=ns2)(?P<ny2>{YEAR4}))(?![\d]|[./\-]\d)"),
             # Hijri: "08 ربيع الاول 1438ه" -- swallowed, never read as Gregorian
             ("hijri", rf"(?<![\d.,/])(?P<hijri>(?:\d{{1,2}}\s*(?:من\s+)?)?{HIJRI}{E}(?:\s*\d{{3,4}}\s*ه?{E})?)"),
-            # day + month (+ modifier/year): "14 من تشرين الاول", "الـ25 من ... 2018", "السابع عشر من شباط"
+            # day + month (+ modifier/year): "14 من تشرين الاول", "الـ11 من ... 2019", "السابع عشر من شباط"
             ("dm", rf"(?<![\d.,/])(?P<dm>(?:(?P<d0>\d{{1,2}})\s*(?P<conj>و|-|الي{E}|حتي{E})\s*)?"
             rf"(?:(?:ال\s?)?(?P<dd>\d{{1,2}})(?!\d)\s*(?:من\s+)?|{W}(?P<dord>{ORD})\s+من\s+)"
             rf"(?:شهر\s+)?(?:{pair('dm')}|(?P<drelm>الشهر)\s+(?P<drelmod>{PAST_CUR_FUT}){E}|(?P<drelcur>الجاري|الحالي){E}){ytail('d')})"),
@@ -477,9 +477,10 @@ def _resolve(chain: list[_Tok], c: _Ctx) -> list[_Res]:
     def out(date, precision, kind, yexp=False, s=start, e=end, absolute=False, year_from=""):
         if date is None:
             return []
-        if since:
+        if since:  # "منذ الجمعة": a period from that start; "منذ صباح اليوم/أمس" stays a day
             kind = "period"
-            precision = "month" if precision == "month" else "week"
+            short = precision == "day" and pub is not None and 0 <= (pub - date).days <= 1
+            precision = "month" if precision == "month" else ("day" if short else "week")
         return [_Res(s, e, date, precision, kind, yexp, rel, wd, absolute, year_from)]
 
     if k == "num":

@@ -181,6 +181,9 @@ def classify(
         return [dec(riot or protest, "Riots", "Violent demonstration", 0.7)]
     if protest:
         return [dec(protest, strength=0.7)]
+    disrupt = top("disrupt")
+    if disrupt and not has_casualties:
+        return [dec(disrupt, strength=0.7)]  # an IED defused: the weapon word is not an explosion
     if method:
         g = lex.groups[method.group]
         if g.sub_event_type == "Non-state actor overtakes territory" and state_actor:

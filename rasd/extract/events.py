@@ -50,7 +50,7 @@ _CUES = {"settlement", "neighbourhood", "subdistrict", "area"}
 _OUTLET_AFTER_RE = re.compile(r"\s?\d{1,3}(?!\d)(?!\s*(?:كم|كيلو|متر|شخص|قتيل|عنصر))")
 _ORIGIN_RE = re.compile(r"(?:من\s+(?:ابناء|اهالي|سكان)|ينحدر\s+من|المنحدر\S*\s+من|تنحدر\s+من)\s+(?:\S+\s+){0,1}$")
 _SELF_BLAST_RE = re.compile(r'(?:^|\s)و?فجر\s+(?:[\w\u0621-\u064A"]+\s+){1,8}?نفسه(?![\w\u0621-\u064A])')
-_YEAR_RE = re.compile(r"(?:عام|العام|سنه|السنه|في|منذ)\s+((?:19|20)\d\d)(?!\d)")
+_YEAR_RE = re.compile(r"(?:عام|العام|سنه|السنه|في|منذ)\s+(?:[\w\u0621-\u064A]+\s+)?((?:19|20)\d\d)(?!\d)")
 _DEFINITE_RE = re.compile(r"(?:^|[^\w])[وفبل]{0,2}(?:ال|لل)$")
 # "… شمال شرق مدينة دوما", "قرب بلدة": the named places before it are parts of one location, not separate sites.
 _DIRECTION_RE = re.compile(r"(?:شمال|جنوب|شرق|غرب|شمالي|جنوبي|شرقي|غربي|قرب|بالقرب من|محيط)\s+(?:(?:شرق|غرب|شرقي|غربي)\s+)?(?:مدينه|بلده|قريه)?\s*$")
@@ -292,10 +292,10 @@ class Extractor:
             if not date_pick and published is not None:
                 # A bare old year ("في عام 2018", "صيف العام 2018") marks history the article only recalls.
                 years = [int(y) for y in _YEAR_RE.findall(ftxt)]
-                if years and max(years) < published.year and (
-                        published - dt.date(max(years), 12, 31)).days > self.max_age:
-                    historic = True
-            headline_like = self._headline_like(text[s:e], ftxt, title, sdates, first_line=(e <= first_line_end))
+                if years and max(years) < published.year:
+                    historic = True  # dated by a past year only: not codable as an event
+            headline_like = self._headline_like(text[s:e], ftxt, title, sdates, first_line=(e <= first_line_end),
+                                                whole_line=(s == 0 or text[s - 1] == "\n") and (e >= len(text) or text[e:e + 1] == "\n"))
             if date_pick and not headline_like and date_pick[2] == "own":
                 para_date[para] = date_pick
             prev_open_hist = historic
@@ -361,10 +361,12 @@ class Extractor:
             # Place
             if own_place_ms:
                 plist, psrc = own_place_ms, "own"
-            elif para in para_place:
-                plist, psrc = [para_place[para]], "para"
-            elif last_place is not None:
-                plist, psrc = [last_place], "para"
+            elif para in para_place or last_place is not None:
+                carried, cd = para_place.get(para) or last_place
+                if src == "own" and cd != d:
+                    # Another day is another incident, maybe elsewhere: keep only the governorate.
+                    carried = _governorate_of(carried, self.res.gaz) or carried
+                plist, psrc = [carried], "para"
             elif article_place is not None:
                 plist, psrc = [article_place], "article"
             else:
@@ -390,8 +392,8 @@ class Extractor:
                 anchor = (d, prec)
             if own_place_ms:
                 # Only a sentence that reports an event sets the place later sentences inherit.
-                para_place[para] = own_place_ms[0]
-                last_place = own_place_ms[0]
+                para_place[para] = (own_place_ms[0], d)
+                last_place = (own_place_ms[0], d)
         return self._merge(cands)
 
     # ------------------------------------------------------------------ helpers
@@ -404,15 +406,16 @@ class Extractor:
         return places[0] if places else None
 
     @staticmethod
-    def _headline_like(raw: str, ftxt: str, title: str, sdates, first_line: bool = False) -> bool:
+    def _headline_like(raw: str, ftxt: str, title: str, sdates, first_line: bool = False,
+                       whole_line: bool = True) -> bool:
         """Headlines, datelines and captions without a date give context only (the body reports the event)."""
         if sdates:
             return False
         t = ftxt.strip()
         if (first_line or (title and t == title)) and not re.search(r"[^.]\.[\"”»)\]]*\s*$", raw):
             return True  # a headline does not end with a full stop; a lead sentence does
-        if t.count(" ") < 11 and not _SENT_END.search(raw):
-            return True
+        if t.count(" ") < 11 and not _SENT_END.search(raw) and whole_line and not raw.rstrip().endswith(("،", ",")):
+            return True  # a short line with no sentence end: a sub-heading, a caption, a link
         return False
 
     @staticmethod
@@ -580,7 +583,7 @@ class Extractor:
         anchors = [(m.start, m.end) for m in scas] + [(h.start, h.end) for h in shits if h.cat == "trigger"]
 
         def near(h):
-            return any(a - 3 <= h.start <= b + 30 for a, b in anchors)
+            return any(a - 30 <= h.start <= b + 30 for a, b in anchors)
 
         mil = sum(1 for h in shits if h.cat == "military" and near(h))
         civ = sum(1 for h in shits if h.cat == "civilian" and near(h))
@@ -674,10 +677,10 @@ class Extractor:
             if better_date:
                 target.date, target.precision, target.date_src = c.date, c.precision, c.date_src
             if c.place is not None and (target.place is None or (c.place_src == "own" and (
-                    target.place_src != "own" or (better_date and target.kind != "outcome")))):
+                    target.place_src != "own" or (better_date and not c.anaphoric and _finer(c, target))))):
                 target.place, target.place_src, target.loc_ar, target.geo_precision = c.place, c.place_src, c.loc_ar, c.geo_precision
             if (target.kind == "outcome" and c.kind != "outcome") or (
-                    target.event_type == c.event_type and c.prio > target.prio):
+                    (target.event_type == c.event_type or c.sub_event_type == "Suicide bomb") and c.prio > target.prio):
                 target.event_type, target.sub_event_type, target.kind, target.prio = (
                     c.event_type, c.sub_event_type, c.kind, c.prio)
             if c.anaphoric and c.place_src == "own" and c.place is not None and _finer(c, target):
@@ -695,8 +698,7 @@ class Extractor:
         when it carries a figure the finer events do not (a toll for several sites, kept at the coarse place).
         """
         def coarse(c):
-            return (c.geo_precision or 1) >= 2 or _place_attr(c.place, "place_type", "") in (
-                "governorate", "district", "subdistrict", "region")
+            return _place_attr(c.place, "place_type", "") in ("governorate", "district", "subdistrict", "region")
 
         out = []
         for c in cands:
@@ -705,7 +707,7 @@ class Extractor:
                 continue
             fine = [f for f in cands if f is not c and f.place is not None
                     and (f.geo_precision or 1) < (c.geo_precision or 1)
-                    and f.event_type == c.event_type
+                    and (f.event_type == c.event_type or {f.event_type, c.event_type} <= _KILLING_TYPES)
                     and _place_attr(f.place, "admin1") == _place_attr(c.place, "admin1")
                     and (f.date == c.date or c.date_src in ("published", "anchor"))]
             if not fine:
@@ -721,6 +723,10 @@ class Extractor:
             if fine and c.figs and not any(f.figs for f in fine):
                 keep = True
             if not keep:
+                # The finer report inherits what only the summary said ("قتلى وجرحى": vague figures).
+                for k, fig in c.figs.items():
+                    if len(fine) == 1 and k not in fine[0].figs:
+                        fine[0].figs[k] = fig
                 continue
             out.append(c)
         return out
@@ -736,9 +742,11 @@ class Extractor:
                 return None
             if c.date_src == "own" and c.date != o.date:
                 return None
-            if c.place_src == "own" and o.place is not None and c.place is not None and not (
-                    _same_area(o, c) or _place_attr(o.place, "admin1") == _place_attr(c.place, "admin1")):
-                return None
+            if c.place_src == "own" and o.place is not None and c.place is not None:
+                if _place_attr(o.place, "admin1") != _place_attr(c.place, "admin1"):
+                    return None
+                if (o.geo_precision or 1) == 1 and (c.geo_precision or 1) == 1 and not _same_area(o, c):
+                    return None  # "الطائرات استهدفت … البوكمال" after a strike on another town: another site
             return o
         return None
 
@@ -747,7 +755,9 @@ class Extractor:
         """b only reports casualties (no weapon or fighting word) right after a's violent event."""
         if b.kind != "outcome" or a.event_type in ("Strategic developments", "Protests"):
             return False
-        window = 4 if any(f.cumulative for f in b.figs.values()) else 2
+        same_place = a.place is not None and b.place is not None and (
+            (_place_attr(a.place, "place_id") or 1) == (_place_attr(b.place, "place_id") or 2))
+        window = 5 if (same_place or any(f.cumulative for f in b.figs.values())) else 2
         if b.sent - a.sent > window:
             return False
         if b.date != a.date and b.date_src == "own" and a.date_src != "published":
@@ -766,6 +776,11 @@ class Extractor:
             return False
         if a.event_type != b.event_type or a.multi or b.multi:
             return False
+        if a.sub_event_type != b.sub_event_type and not _same_blast(a, b):
+            return False
+        if a.place_src == "own" and b.place_src == "own" and a.place is not None and b.place is not None and not (
+                _same_area(a, b)):
+            return False
         undated = a if a.date_src == "published" else b
         if _place_attr(undated.place, "admin1") is None and (undated.geo_precision or 1) >= 3:
             return True  # "الساحل السوري", "شمال شرق سوريا": a standfirst over the events that follow
@@ -773,7 +788,7 @@ class Extractor:
 
     @staticmethod
     def _same(a: Cand, b: Cand) -> bool:
-        if a.event_type != b.event_type:
+        if a.event_type != b.event_type and not _same_blast(a, b):
             return False
         if a.sub_event_type != b.sub_event_type and not _same_blast(a, b):
             return False
@@ -858,10 +873,13 @@ class Extractor:
 
 _DATE_RANK = {"own": 0, "para": 1, "anchor": 2, "published": 3, "none": 4}
 _BLAST = {"Remote explosive/landmine/IED", "Suicide bomb"}
+_KILLING_TYPES = {"Battles", "Violence against civilians"}
 
 
 def _same_blast(a: Cand, b: Cand) -> bool:
     """An IED and a suicide blast, or a bare "explosion" and any strike, in one place on one day: one incident."""
+    if {a.sub_event_type, b.sub_event_type} == {"Suicide bomb", "Armed clash"}:
+        return True  # attackers storm in after the suicide blast: ACLED codes one suicide bomb event
     if a.event_type != "Explosions/Remote violence":
         return False
     if {a.sub_event_type, b.sub_event_type} <= _BLAST:
@@ -930,6 +948,25 @@ def _clauses(sents, folded, hits, cas):
                 a = c
         out.append((a, e))
     return [(a, b) for a, b in out if b > a]
+
+
+def _governorate_of(p, gaz=None):
+    """A governorate-level stand-in for a place (its admin1, at the governorate's point in the gazetteer)."""
+    a1 = getattr(p, "admin1", None)
+    if not a1 or (getattr(p, "geo_precision", 1) or 1) >= 3:
+        return p if a1 else None
+    lat, lon, pid = getattr(p, "lat", None), getattr(p, "lon", None), None
+    code = getattr(p, "admin1_pcode", None)
+    g = None
+    try:
+        g = gaz.get(code) if (gaz is not None and code) else None
+    except Exception:
+        g = None
+    if g is not None:
+        lat, lon, pid = getattr(g, "lat", lat), getattr(g, "lon", lon), code
+    return _Coarse(start=p.start, end=p.end, text=getattr(p, "text", ""), place_id=pid,
+                   name_en=f"{a1} Governorate", name_ar=None, place_type="governorate", admin1=a1, admin2=None,
+                   admin3=None, lat=lat, lon=lon, geo_precision=3)
 
 
 def _is_dateline(folded: str, p) -> bool:

@@ -4,6 +4,7 @@ Works on ``fold(cleaned_text)`` (offsets are valid in the cleaned text). Each me
 its qualifier (exact | at_least | more_than | about | vague) and a ``role`` telling whether the
 number counts things (``count``) or is a date, year, time, duration, measure, amount of money,
 percentage or decimal: "25 عاما", "14 من تشرين الأول", "5 كم", "50%" are never people.
+A range "(ما) بين 10 و15" is its lower bound with qualifier at_least.
 The lexicon is ``rasd/data/numbers.yaml``; it is loaded once, lazily.
 """
 from __future__ import annotations

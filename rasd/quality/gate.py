@@ -30,6 +30,7 @@ ROW_KEY = {"articles": "article_id", "events": "event_id", "incidents": "inciden
 SEVERITIES = ("critical", "warning")
 LEVELS = ("row", "table")
 MAX_EXAMPLES = 5
+QUALITY_REASON_PREFIX = "quality: "  # articles quarantined by the gate (re-judged every run), not by ingest
 
 
 # --------------------------------------------------------------------------- suites
@@ -291,7 +292,7 @@ def apply_quarantine(tables: dict[str, pa.Table], quarantine: pa.Table, keep: di
         reasons: dict[str, str] = {}
         for r in quarantine.to_pylist():
             if r["table_name"] == "articles":
-                reasons.setdefault(r["row_id"], f"quality: {r['expectation']} ({r['detail']})")
+                reasons.setdefault(r["row_id"], f"{QUALITY_REASON_PREFIX}{r['expectation']} ({r['detail']})")
         arts = out["articles"]
         ids = arts["article_id"].to_pylist()
         status = [("quarantined" if a in reasons else s) for a, s in zip(ids, arts["status"].to_pylist())]

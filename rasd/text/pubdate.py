@@ -2,13 +2,13 @@
 
 Cues, strongest first (see docs/dates.md):
 
-1. a labelled date near the top: "تاريخ النشر: الخميس 07 مايو 2015", " date 2025-06-22";
+1. a labelled date near the top or at the end: "تاريخ النشر: الأحد 12 أغسطس 2018", " date 2024-02-11";
 2. a dateline: a short line near the top, or among the last lines, that is mostly a
    date (and time, weekday, place, section name): "2022.10.20 | 17:50 دمشق",
-   "الأربعاء 1 سبتمبر 2021 09:18 ص", "07/03/2022 07:49AM", "تقارير | 26 03 2024",
-   "23.08.2023 16:04". Lines that also carry a Hijri date are a site's clock, not a dateline;
+   "الأربعاء 1 سبتمبر 2021 09:18 ص", "07/03/2022 07:49AM", "أخبار | 09 11 2023",
+   "11.06.2022 13:20". Lines that also carry a Hijri date are a site's clock, not a dateline;
 3. "today/yesterday + weekday + day-month" in the text ("اليوم، الثلاثاء 15 من آذار",
-   "أمس الخميس 25 تشرين الأول"): publication = that date (+1 for yesterday), the year being
+   "أمس الاثنين 11 آذار"): publication = that date (+1 for yesterday), the year being
    written or fixed by the weekday;
 
 all giving basis "text". Weaker, basis "inferred": the text names today's weekday without a
@@ -44,7 +44,7 @@ def _patterns():
     wd = "|".join(sorted(g.weekday_of, key=len, reverse=True))
     return {
         "label": re.compile(r"(?:تاريخ\s+النشر|تاريخ\s+نشر|نشر\s+(?:في|بتاريخ)|تم\s+النشر|(?<![a-z])(?:published(?:\s+on)?|date)(?![a-z]))\s*:?\s*"),
-        # "26 03 2024": day, month, year separated by spaces (section datelines)
+        # "09 11 2023": day, month, year separated by spaces (section datelines)
         "spaced": re.compile(r"(?<!\d)(\d{1,2})\s+(\d{1,2})\s+((?:19|20)\d\d)(?!\d)"),
         "time": re.compile(r"(?<!\d)\d{1,2}:\d{2}(?::\d{2})?\s*(?:am|pm|ص|م)?(?!\w)"),
         "weekday": re.compile(rf"(?:{wd})"),
@@ -74,7 +74,7 @@ def _dateline(line: str, ingest: dt.date, labelled: bool) -> dt.date | None:
         return None
     toks = _tokens(line)
     if any(t.kind == "hijri" for t in toks):
-        return None  # a site clock ("الأربعاء 08 ربيع الأول 1438هـ - 07 ديسمبر 2016م")
+        return None  # a site clock ("الاثنين 18 رجب 1440هـ - 25 مارس 2019م")
     found: list[tuple[int, int, dt.date]] = []
     for r in _scan(line, None, ingest):
         if r.absolute and r.precision == "day" and (r.year_explicit or r.year_from == "weekday"):

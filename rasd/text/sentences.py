@@ -6,7 +6,8 @@ slice the cleaned text too. Splits on ``. ! ? ؟ ؛`` and newlines, keeps togeth
 * decimals and dotted dates/times between digits ("2022.10.20", "3.5", "10:30");
 * one-letter abbreviations ("د. أحمد", "U.S.", "ق.م") and a few listed ones ("م." after a year);
 * a short quotation that closes on the same line: a full stop inside "…" does not end the
-  sentence (reporters quote whole statements: قال إن "… قتل شاب. وأصيب آخر" ).
+  sentence (reporters quote whole statements: قال إن "… قتل شاب. وأصيب آخر" ), unless it is
+  the quotation's last character ("… انتهى الأمر.»" ends the sentence).
 Closing quotes and brackets right after a terminator stay with the sentence they close.
 """
 from __future__ import annotations
@@ -21,22 +22,28 @@ _OPEN_CLOSE = {"“": "”", "«": "»", "„": "”"}
 _ABBREV_RE = re.compile(r"(?:^|[\s(\"'«“.])([A-Za-z\u0621-\u064A])$")
 
 
+_QUOTE_RE = re.compile('["“«„]')
+_TERM_RE = re.compile("[.!?؟؛\n…]")
+
+
 def _quote_spans(text: str) -> list[tuple[int, int]]:
     """Balanced quotations on one line, at most _MAX_QUOTE long: (open, close) index pairs."""
     spans: list[tuple[int, int]] = []
-    i, n = 0, len(text)
-    while i < n:
+    n = len(text)
+    i = 0
+    while True:
+        m = _QUOTE_RE.search(text, i)
+        if m is None:
+            return spans
+        i = m.start()
         c = text[i]
-        if c == '"' or c in _OPEN_CLOSE:
-            closer = '"' if c == '"' else _OPEN_CLOSE[c]
-            j = text.find(closer, i + 1, min(n, i + 1 + _MAX_QUOTE))
-            nl = text.find("\n", i + 1, j if j >= 0 else i + 1)
-            if j >= 0 and nl < 0:
-                spans.append((i, j))
-                i = j + 1
-                continue
-        i += 1
-    return spans
+        closer = '"' if c == '"' else _OPEN_CLOSE[c]
+        j = text.find(closer, i + 1, min(n, i + 1 + _MAX_QUOTE))
+        if j >= 0 and text.find("\n", i + 1, j) < 0:
+            spans.append((i, j))
+            i = j + 1
+        else:
+            i += 1
 
 
 def _is_protected(text: str, k: int) -> bool:
@@ -61,28 +68,29 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
     qi = 0
     spans: list[tuple[int, int]] = []
     start = 0
-    k = 0
-    while k < n:
-        c = text[k]
-        if c in _TERMINATORS:
-            while qi < len(quotes) and quotes[qi][1] < k:
-                qi += 1
-            # Inside a quotation, unless the terminator closes it ("… انتهى الأمر.»").
-            inside = qi < len(quotes) and quotes[qi][0] < k < quotes[qi][1] - 1
-            if c != "\n" and (inside or _is_protected(text, k)):
-                k += 1
-                continue
-            end = k + 1
-            # Runs of terminators ("؟!", "...") and closing quotes/brackets belong to this sentence.
-            while end < n and (text[end] in _TERMINATORS and text[end] != "\n" or text[end] in _CLOSERS):
-                if text[end] in "\"'" and text.count(text[end], start, end) % 2 == 0:
-                    break  # an ASCII quote that opens the next sentence
-                end += 1
-            spans.append((start, end if c != "\n" else k))
-            start = end
-            k = end
+    for m in _TERM_RE.finditer(text):
+        k = m.start()
+        if k < start:
             continue
-        k += 1
+        c = text[k]
+        while qi < len(quotes) and quotes[qi][1] < k:
+            qi += 1
+        # Inside a quotation, unless the terminator closes it ("… انتهى الأمر.»").
+        inside = qi < len(quotes) and quotes[qi][0] < k < quotes[qi][1] - 1
+        if c == "\n":
+            spans.append((start, k))
+            start = k + 1
+            continue
+        if inside or _is_protected(text, k):
+            continue
+        end = k + 1
+        # Runs of terminators ("؟!", "...") and closing quotes/brackets belong to this sentence.
+        while end < n and (text[end] in _TERMINATORS and text[end] != "\n" or text[end] in _CLOSERS):
+            if text[end] in "\"'" and text.count(text[end], start, end) % 2 == 0:
+                break  # an ASCII quote that opens the next sentence
+            end += 1
+        spans.append((start, end))
+        start = end
     spans.append((start, n))
     out = []
     for s, e in spans:

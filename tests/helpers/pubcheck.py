@@ -37,6 +37,18 @@ def fingerprint(wh: Path) -> dict:
         con.close()
 
 
+def code_version() -> str:
+    """Hash of everything that shapes a publication (code, rule data, SQL, suites): equal results are only expected
+    between runs of the same code (helpers edit rasd/ in parallel while the suite runs)."""
+    h = hashlib.sha256()
+    for d in ("rasd", "sql", "expectations"):
+        for p in sorted((ROOT / d).rglob("*")):
+            if p.is_file() and "__pycache__" not in p.parts:
+                h.update(str(p.relative_to(ROOT)).encode())
+                h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def parquet_counts(wh: Path) -> dict:
     """Row counts read straight from the stable Parquet paths (what a BI tool does), in a fresh DuckDB."""
     con = duckdb.connect()
