@@ -143,8 +143,16 @@ def score(gold: Path, events: Path, articles: Path) -> dict:
 
 
 def run_full(corpus: Path, out: Path) -> tuple[Path, Path]:
+    """`rasd run` into a fresh warehouse under ``out``; returns its events and articles tables."""
+    import shutil
+
     wh = out / "warehouse"
-    subprocess.run(["rasd", "run", "--input", str(corpus), "--warehouse", str(wh)], check=True)
+    shutil.rmtree(wh, ignore_errors=True)
+    exe = shutil.which("rasd") or str(Path(sys.executable).with_name("rasd"))
+    cmd = [exe, "run", "--input", str(corpus), "--warehouse", str(wh)]
+    if os.environ.get("RASD_EVAL_NO_PREFECT"):
+        cmd.append("--no-prefect")
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     cands = [wh / "current", wh]
     for base in cands:
         ev, ar = base / "events", base / "articles"

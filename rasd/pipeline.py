@@ -242,8 +242,11 @@ def _reset_quality_status(articles: pa.Table) -> pa.Table:
         return articles
     status = ["ok" if g else s for g, s in zip(by_gate, articles["status"].to_pylist())]
     reasons = [None if g else r for g, r in zip(by_gate, reasons)]
-    articles = articles.set_column(articles.schema.get_field_index("status"), "status", pa.array(status, pa.string()))
-    return articles.set_column(articles.schema.get_field_index("quarantine_reason"), "quarantine_reason", pa.array(reasons, pa.string()))
+    # keep the contract's fields (status is NOT NULL): a nullable copy no longer concatenates with the new articles
+    f = articles.schema.field
+    articles = articles.set_column(articles.schema.get_field_index("status"), f("status"), pa.array(status, f("status").type))
+    return articles.set_column(articles.schema.get_field_index("quarantine_reason"), f("quarantine_reason"),
+                               pa.array(reasons, f("quarantine_reason").type))
 
 
 # ---------------------------------------------------------------- extract
@@ -325,8 +328,9 @@ def validate_rows(ctx: RunContext, articles_path: Path, events_path: Path) -> di
 
         marked = apply_quarantine({"articles": articles}, quarantine, keep)["articles"]
         full = pq.read_table(articles_path)
-        full = full.set_column(full.schema.get_field_index("status"), "status", marked["status"])
-        full = full.set_column(full.schema.get_field_index("quarantine_reason"), "quarantine_reason", marked["quarantine_reason"])
+        full = full.set_column(full.schema.get_field_index("status"), full.schema.field("status"), marked["status"])
+        full = full.set_column(full.schema.get_field_index("quarantine_reason"), full.schema.field("quarantine_reason"),
+                               marked["quarantine_reason"])
         pq.write_table(full, articles_path)
     out_events = ctx.work / "events.valid.parquet"
     pq.write_table(kept, out_events)

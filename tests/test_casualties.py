@@ -179,3 +179,12 @@ def test_property_windows_stay_inside(t, a, b):
     folded = fold(clean_chars(t))
     for m in find_casualties(folded, a, b if b > 0 else None):
         assert max(0, a) <= m.start and (b <= 0 or m.end <= b)
+
+
+def test_headline_ending_in_two_dots():
+    assert _kinds("مقتل شقيقين.. الاغتيالات لا تتوقف") == [("killed", 2, "exact")]
+
+
+def test_split_letter_count_noun():
+    # SOHR: "قـ ـتـ ـلى" -> clean_chars -> "ق ت لى"
+    assert _kinds("سقوط 4 قـ ـتـ ـلى في القصف") == [("killed", 4, "exact")]

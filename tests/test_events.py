@@ -165,3 +165,16 @@ def test_seed_articles_give_their_main_events(ex):
     assert by_place["Alma"]["event_date"] == dt.date(2022, 10, 18) and by_place["Alma"]["fatalities"] == 1
     # A Military Security member shot by unknown gunmen: Battles/Armed clash.
     assert by_place["Daraa"]["event_type"] == "Battles" and by_place["Daraa"]["event_date"] == dt.date(2022, 10, 20)
+
+
+# -- actors -----------------------------------------------------------------------------------------
+
+def test_unknown_gunmen_are_the_perpetrator_and_civilians_the_target(ex):
+    rows = run(ex, "قتل مدني برصاص مسلحين مجهولين في مدينة جاسم، اليوم الأحد.")
+    assert rows[0]["actor1"] == "Unidentified armed group"
+    assert rows[0]["actor2"].startswith("Civilians")
+
+
+def test_civilians_are_never_the_perpetrator(ex):
+    rows = run(ex, "أصيب ثلاثة مدنيين بقصف مدفعي لقوات النظام على بلدة طفس، اليوم الأحد.")
+    assert rows and rows[0]["actor1"] != "Civilians" and not (rows[0]["actor1"] or "").startswith("Civilians")

@@ -33,10 +33,9 @@ def _arabic_entries(cfg: dict):
         for e in cfg.get(sect, []):
             yield from e["ar"]
     yield from cfg.get("strong_names", [])
+    yield from cfg.get("governorate_first", [])
     yield from cfg.get("directions", {})
     for words in cfg.get("cues", {}).values():
-        yield from words
-    for words in cfg.get("proclitics", {}).values():
         yield from words
 
 

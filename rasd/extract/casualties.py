@@ -21,7 +21,14 @@ Rules (each has a unit test in tests/test_casualties.py or a golden case):
   "بين قتيل وجريح"): the text gives no split, so both kinds are reported vague (n None) and
   ``combined_n`` carries the stated total.
 * A pronoun on a verbal noun (مقتله، مقتلهما، مقتلهم، إصابتهم) takes its number from the
-  suffix or from the nearest earlier figure; if that figure is already counted it adds nothing.
+  suffix or from the nearest earlier figure; if that figure was already counted in the same
+  sentence it adds nothing (in a later sentence it is a repeat, merged by the assembler).
+* A count noun right after a figure reports it ("ارتقاء 3 شهداء" is one mention); a count noun
+  of another kind is just the noun ("إعدام 4 أسرى" = 4 killed, not detained).
+* Generic heads (جرائم قتل، تهمة القتل، عمليات اعتقال) give only a number of people after them;
+  "12 حالة اعتقال" = 12 detained.
+* After a verb, a short "في …" adverbial may precede a numbered subject
+  ("استشهد في اليوم الخامس 6 مواطنين").
 * "حصيلة"/"ارتفاع" before a figure in the same sentence marks it ``cumulative``.
 * "دون وقوع إصابات" and similar give killed 0 and wounded 0.
 * A trigger right after an attempt/aim/threat word (محاولة اغتيال، بهدف قتل) gives nothing.
@@ -116,6 +123,7 @@ class _CasLex:
     extra_firsts: frozenset[str]  # non-trigger words that start a rule (phrases, نفسه, negated nouns)
     irrealis: frozenset[str]  # attempt/aim/threat words that cancel the next trigger
     figure_only: frozenset[str]  # plural count nouns that need a figure
+    generic: frozenset[str]  # nouns that make the next trigger generic (جرائم قتل)
     natural: frozenset[str]  # non-conflict causes of death
     violence: frozenset[str]  # cues that a death came from violence
     cumulative_all: frozenset[str]  # cumulative cues with و/ف/ال/ل variants
@@ -177,6 +185,7 @@ def casualty_lexicon() -> _CasLex:
     return _CasLex(
         irrealis=frozenset(p + f for p in ("", "و", "ف", "ب", "ل", "وب", "ول") for f in irr),
         figure_only=frozenset(_n(f) for f in raw["count_figure_only"]["forms"]),
+        generic=frozenset(p + _n(f) for p in ("", "و", "ف", "ب", "ل", "ال", "وال", "بال") for f in raw["generic_heads"]["forms"]),
         natural=frozenset(c + _n(f) for c in ("", "و", "ب", "ل", "لل", "بال") for f in raw["natural_causes"]["forms"]),
         violence=frozenset(_n(f) for f in raw["violence_cues"]["forms"]),
         extra_firsts=frozenset(extra),
@@ -261,7 +270,7 @@ class _Fig:
     noun: bool  # has a person noun or "من ..." (not a bare number)
     part: bool
     used: bool = False
-    count_noun: bool = False  # the noun is a count trigger (قتلى، شهداء): that trigger reports it
+    count_noun: str = ""  # kind of the count trigger that is its noun (قتلى، شهداء، أسرى), if any
 
 
 def _merge_split_letters(folded: str, toks: list, lex: _CasLex) -> list:
@@ -314,7 +323,7 @@ def _figures(toks: list, nums: list[NumTok], lex: _CasLex, analyses: list) -> tu
             value, qual = nt.value, nt.qualifier
             ok = nt.role == "count"
             noun = False
-            count_noun = False
+            count_noun = ""
             victims = None
             j = i1 + 1
             if ok and j < n:
@@ -326,7 +335,7 @@ def _figures(toks: list, nums: list[NumTok], lex: _CasLex, analyses: list) -> tu
                         i1 += 1  # "3 عسكريين سوريين"
                 elif trig is not None and trig.pos == "count":
                     # "ارتقاء 3 شهداء", "سقوط عدد من القتلى": the count noun reports the figure itself.
-                    noun, i1, count_noun = True, j, True
+                    noun, i1, count_noun = True, j, trig.kind
                 elif f == "من" and j + 1 < n:
                     f2 = toks[j + 1][2]
                     if _stem_of(f2) in lex.non_persons:
@@ -408,6 +417,7 @@ def _is_part(toks, i: int, lex: _CasLex) -> bool:
 # Text around a trigger word that can hold its figure (characters): a figure before a verb or a
 # count noun is at most a few words back; an antecedent of مقتلهم or a toll cue lies further back.
 _BEFORE, _BEFORE_LONG, _AFTER = 90, 320, 140
+_SENT_END = re.compile(r"[!?؟؛\n]|\.(?![0-9])")
 _SPLIT_RE = re.compile(r"(?<![\u0621-\u064a])[\u0621-\u064a] [\u0621-\u064a] ")
 _LETTER = re.compile(r"[\u0621-\u064a]")
 _SPACE = " \n\t"
@@ -473,17 +483,24 @@ def find_casualties(folded: str, start: int = 0, end: int | None = None) -> list
     regions: list[list[int]] = []
     for ws, we, back in seeds:
         s, e = max(start, ws - back), min(end, we + _AFTER)
+        # A figure never crosses a sentence end (only pronouns look further back).
+        if back == _BEFORE:
+            for m in _SENT_END.finditer(folded, s, ws):
+                s = m.end()
+        m = _SENT_END.search(folded, we, e)
+        if m is not None:
+            e = m.end()
         if regions and s <= regions[-1][1]:
             regions[-1][1] = max(regions[-1][1], e)
         else:
             regions.append([s, e])
     out: list[CasualtyMention] = []
     for s, e in regions:
-        # Do not cut a word in two at the region's edges.
-        if s > start and folded[s - 1] not in _SPACE:
+        # Do not cut a word or number in two at the region's edges.
+        if s > start and folded[s - 1].isalnum() and folded[s].isalnum():
             while s < e and folded[s] not in _SPACE:
                 s += 1
-        if e < end and folded[e] not in _SPACE:
+        if e < end and folded[e].isalnum() and folded[e - 1].isalnum():
             while e > s and folded[e - 1] not in _SPACE:
                 e -= 1
         out.extend(_find_in_region(folded, s, e, start))
@@ -527,14 +544,18 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
             toks[trig_i][2] if trig_i is not None else "",
         ))
 
-    def forward(t_end: int, max_skip: int = 4, allow_bare: bool = True, allow_named: bool = True):
+    def forward(t_end: int, max_skip: int = 4, allow_bare: bool = True, allow_named: bool = True,
+                verb: bool = False):
         """First usable figure after token t_end, or a named person (1), or None.
 
         Up to ``max_skip`` words may stand between (the subject of an active verb: "اعتقلت قوات
-        الأمن شابين"); commas and time words ("، اليوم السبت،") are free.
+        الأمن شابين"); commas and time words ("، اليوم السبت،") are free. After a verb, a short
+        adverbial "في …" may come first ("استشهد في اليوم الخامس للهدنة 6 مواطنين"); a figure
+        behind it must be a number of people.
         """
         k = t_end + 1
         skipped = 0
+        crossed = False
         while k < n and skipped <= max_skip and k - t_end <= 12:
             f = toks[k][2]
             if f in _TERMINATORS:
@@ -548,6 +569,8 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
                     return None
                 if not fig.noun and not (allow_bare and skipped == 0):
                     return None
+                if crossed and fig.n is None:
+                    return None
                 nxt = fig_at.get(fig.i1 + 1)
                 if fig.n is None and fig.i0 == fig.i1 and nxt is not None and nxt.n is not None and not nxt.used:
                     return nxt  # "اختطف مسلحون ثلاثة مدنيين": the bare plural was the subject
@@ -559,10 +582,10 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
                 return None
             if skipped == 0 and allow_named and (f in lex.named_one or f == '"'):
                 return _Fig(k, k, 1, "exact", _victims_named(f), True, False)
-            if f in _BREAKERS or _stem_of(f) in lex.part_markers:
+            if verb and not crossed and f in ("في", "خلال"):
+                crossed = True
+            elif f in _BREAKERS or _stem_of(f) in lex.part_markers:
                 return None
-            if a[1] is not None:  # a definite person noun ("المسلحون"): the agent, keep looking
-                pass
             skipped += 1
             k += 1
         return None
@@ -588,6 +611,9 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
             skipped += 1
             k -= 1
         return None
+
+    def same_sentence(a: int, b: int) -> bool:
+        return not any(toks[k][2] in _TERMINATORS for k in range(a + 1, b))
 
     def named_before(t: int):
         k, skipped = t - 1, 0
@@ -647,6 +673,8 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
             toks[k][2] in lex.negations for k in range(max(0, t - lex.neg_window), t)
         ):
             k0 = max(k for k in range(max(0, t - lex.neg_window), t) if toks[k][2] in lex.negations)
+            if has_natural and not _violent_death(toks, t, "", lex):
+                continue  # "زلزال … دون وقوع إصابات": not a conflict event
             i1 = t + 1 if t + 1 < n and toks[t + 1][2] in ("بشريه", "بشرية", "في") else t
             emit("killed", 0, "exact", k0, i1, k0, trig_i=t)
             emit("wounded", 0, "exact", k0, i1, k0, trig_i=t)
@@ -684,25 +712,30 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
             continue  # "توفي رجل بنوبة قلبية", "ضحايا الزلزال": not a conflict death
 
         if pos == "count":
-            _count_noun(t_end if t_end > t else t, trig, definite or t_end > t, toks, analyses, lex, nums, num_end, figs, ends_at, fig_at,
-                        used_trig, emit, backward, n)
+            # A count phrase (الخسائر البشرية) is read like a definite noun at its last word.
+            _count_noun(t_end, trig, definite or t_end > t, toks, analyses, lex, num_end, ends_at, fig_at,
+                        used_trig, emit, backward)
             continue
 
         if pos == "suffixed":
-            if trig.count is not None and last_tok.get(kind, -1000) >= t - 80:
-                continue  # "مقتله"/"جثته" after the victim was already counted
+            # The pronoun refers back to victims. Within one sentence they are counted once
+            # ("قتل 3 أشخاص … ما أدى لمقتلهم"); in a later sentence the figure is repeated and the
+            # event assembler, which merges repeated figures, decides.
+            lt = last_tok.get(kind)
+            if trig.count is not None and lt is not None and lt < t and same_sentence(lt, t):
+                continue
             ante = None
             for k in range(t - 1, max(-1, t - 40), -1):
                 fg = ends_at.get(k)
-                if fg is not None and fg.noun:
+                if fg is not None and fg.noun and not fg.part:
                     ante = fg
                     break
-            if ante is not None and (ante.used or ante.part):
-                continue  # already counted ("قتل 3 أشخاص … ما أدى لمقتلهم")
+            if ante is not None and ante.used and same_sentence(ante.i1, t):
+                continue
             if trig.count is None:
                 if ante is not None:
                     ante.used = True
-                    emit(kind, ante.n, ante.qual if ante.n is not None else "vague", t, t, ante.i0,
+                    emit(kind, ante.n, ante.qual if ante.n is not None else "vague", t, t, t,
                          ante.victims, trig_i=t)
                 else:
                     emit(kind, None, "vague", t, t, t, trig_i=t)
@@ -714,8 +747,14 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
 
         fig = None
         parts: list[_Fig] = []
+        # "وثق المرصد 12 حالة اعتقال": a number of cases is a number of people.
+        if t > 1 and toks[t - 1][2] in ("حالات", "حاله", "حالتي", "حالتا") and t - 2 in num_end:
+            nt = num_end[t - 2]
+            if nt.role == "count":
+                fig = _Fig(nt.i0, t - 1, nt.value, nt.qualifier, None, True, _is_part(toks, nt.i0, lex))
+                parts = [fig]
         # A phrase with its subject inside: "لقي شخص مصرعه", "أودى الانفجار بحياة …".
-        for k in range(t + 1, t_end):
+        for k in range(t + 1, t_end if fig is None else t + 1):
             g = fig_at.get(k)
             if g is not None and g.noun and not g.used and not g.part:
                 fig = g
@@ -759,21 +798,26 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
                 used_trig.add(t_end + 1)
                 t_end += 1
         if fig is None:
-            fig = forward(t_end, allow_bare=(pos != "weak"), allow_named=(pos != "weak"))
+            fig = forward(t_end, allow_bare=(pos != "weak"), allow_named=(pos != "weak"), verb=(pos == "verb"))
             if fig is not None and pos == "verb" and trig.agree == "pl" and fig.n == 1:
                 fig = None
         if fig is None and pos == "verb" and trig.agree == "sg" and combined_with is None:
             # A named victim before a singular verb: 'الشاب "فلان الفلاني" قتل متأثرا بجراحه'.
             fig = named_before(t)
+        generic = t > 0 and toks[t - 1][2] in lex.generic
+        if generic and fig is not None and fig.n is None:
+            fig = None
         if fig is None:
-            if combined_with is not None:
+            if combined_with is not None and not generic:
                 emit(kind, None, "vague", t, t_end, t, trig_i=t)
                 emit(combined_with, None, "vague", t, t_end, t, trig_i=t)
             continue
         if pos == "weak" and (not fig.noun or _between_follows(toks, analyses, fig.i1, n)):
             continue
-        if fig.count_noun and combined_with is None:
+        if fig.count_noun == kind and combined_with is None:
             continue  # the count noun after the figure reports it (and any "وجريح" combination)
+        if fig.count_noun:
+            used_trig.add(fig.i1)  # "إعدام 4 أسرى": killed; the captives' noun is not a new mention
         if fig.i0 > t:
             parts = coordinated(fig)
         elif not parts or parts[-1] is not fig:
@@ -841,9 +885,10 @@ def _cumulative(folded: str, pos: int, lo: int, lex: _CasLex) -> bool:
     return any(w in lex.cumulative_all for w in chunk.split())
 
 
-def _count_noun(t, trig, definite, toks, analyses, lex, nums, num_end, figs, ends_at, fig_at, used_trig, emit, backward, n):
+def _count_noun(t, trig, definite, toks, analyses, lex, num_end, ends_at, fig_at, used_trig, emit, backward):
     """Count nouns (قتيل، قتلى، شهداء، جرحى، أسرى): the figure precedes them."""
     kind = trig.kind
+    n = len(toks)
     # Figure right before: "70 قتيلا", "أكثر من 140 جريحا", "الــ 52 شهيدا", "عشرات القتلى", "عدد من القتلى"
     k = t - 1
     nt = None

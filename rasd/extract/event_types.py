@@ -83,6 +83,9 @@ class TypeLexicon:
                 self.automaton.add_word(pre + st, (st, len(pre), tuple(vals)))
         self.automaton.make_automaton()
         self.stems = entries
+        # Context words around mentions (origins, locators, clause openers …), used by rasd.extract.events.
+        self.context: dict[str, tuple[str, ...]] = {
+            k: tuple(v.get("words", [])) for k, v in (doc.get("context") or {}).items()}
 
     @classmethod
     def from_path(cls, path: Path = DATA) -> "TypeLexicon":

@@ -42,26 +42,69 @@ _QUAL_RANK = {"exact": 0, "about": 1, "at_least": 2, "more_than": 3, "vague": 4}
 _PLACE_RANK = {"neighbourhood": 0, "village": 1, "town": 1, "city": 2, "camp": 1, "site": 1, "landmark": 1,
                "subdistrict": 4, "district": 5, "region": 6, "governorate": 7, "country": 9}
 _SENT_END = re.compile(r"(?:[^.]\.|[؟?:])[\"”»)\]]*\s*$")
-# A trigger right after "بعد/عقب/قبل/منذ/على خلفية" is background to the sentence's event ("تعزيزات بعد اشتباكات").
-_BACKGROUND_RE = re.compile(r"(?:^|\s)(?:بعد|عقب|قبل|منذ|خلفيه)\s+(?:[\w\u0621-\u064A]+\s+)?[وفبلك]{0,2}(?:ال)?$")
-# Sites joined to the previous one: "، و", "و", "وفي", "ومدينه" … (several places hit in one sentence).
-_JOIN_RE = re.compile(r"^[\s،,]*(?:و|او)?\s*(?:في|ب|علي)?\s*(?:مدينه|مدينتي|بلده|بلدتي|قريه|قريتي|حي|منطقه|ناحيه)?\s*$")
 _CUES = {"settlement", "neighbourhood", "subdistrict", "area"}
 _OUTLET_AFTER_RE = re.compile(r"\s?\d{1,3}(?!\d)(?!\s*(?:كم|كيلو|متر|شخص|قتيل|عنصر))")
-_ORIGIN_RE = re.compile(r"(?:من\s+(?:ابناء|اهالي|سكان)|ينحدر\s+من|المنحدر\S*\s+من|تنحدر\s+من)\s+(?:\S+\s+){0,1}$")
 _SELF_BLAST_RE = re.compile(r'(?:^|\s)و?فجر\s+(?:[\w\u0621-\u064A"]+\s+){1,8}?نفسه(?![\w\u0621-\u064A])')
-_YEAR_RE = re.compile(r"(?:عام|العام|سنه|السنه|في|منذ)\s+(?:[\w\u0621-\u064A]+\s+)?((?:19|20)\d\d)(?!\d)")
 _DEFINITE_RE = re.compile(r"(?:^|[^\w])[وفبل]{0,2}(?:ال|لل)$")
-# "… شمال شرق مدينة دوما", "قرب بلدة": the named places before it are parts of one location, not separate sites.
-_DIRECTION_RE = re.compile(r"(?:شمال|جنوب|شرق|غرب|شمالي|جنوبي|شرقي|غربي|قرب|بالقرب من|محيط)\s+(?:(?:شرق|غرب|شرقي|غربي)\s+)?(?:مدينه|بلده|قريه)?\s*$")
-_WORD = re.compile(r"[\w\u0621-\u064A]+")
-# "من" (from) right before a place: the victims' or a convoy's origin, not where the event happened.
-_FROM_RE = re.compile(r"(?:^|\s)(?:من|قادمه من|قادمين من)\s+(?:مدينه|بلده|قريه|محافظه|مدينتي|بلدتي|ابناء|اهالي)?\s*$")
-_BETWEEN_RE = re.compile(r"(?:^|\s)(?:بين|ما بين)\s+(?:مدينتي|بلدتي|قريتي|مدينه|بلده|قريه)?\s*$")
-_SUBSET_RE = re.compile(r"(?:بينهم|بينهن|منهم|منهن|من بينهم|بينهما|منهما|معظمهم|غالبيتهم|اغلبهم)\s*(?:[\w\u0621-\u064A]+\s*){0,1}$")
-_OTHERS_RE = re.compile(r"(?:^|\s|،)(?:و?كما|في المقابل|وفي المقابل|ايضا|اخرين|اخرون|اخري|و?بينما|و?فيما|في حين)(?:\s|$)")
-# The verb of occurrence before a date: "الذي وقع أول الأمس" dates the event, "تبنى، يوم أمس" only the claim.
-_OCCUR_RE = re.compile(r"(?:وقع|وقعت|حصل|حصلت|جري|جرت|نفذ|نفذت)\s+(?:[\w\u0621-\u064A]+\s+)?$")
+
+
+# --------------------------------------------------------------------------------------------- patterns
+def _alt(words) -> str:
+    """Alternation of context words from the lexicon (longest first; a space matches any run of spaces)."""
+    ws = sorted({w for w in words if w}, key=len, reverse=True)
+    return "(?:" + "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in ws) + ")"
+
+
+@functools.lru_cache(maxsize=4)
+def _patterns(types: TypeLexicon) -> "_Rx":
+    """The assembler's context patterns, built from the word lists in ``rasd/data/event_types.yaml``."""
+    c = types.context
+    w = r"[\w\u0621-\u064A]+"
+    return _Rx(
+        background=re.compile(rf"(?:^|\s){_alt(c['background_before'])}\s+(?:{w}\s+)?[وفبلك]{{0,2}}(?:ال)?$"),
+        join=re.compile(rf"^[\s،,]*(?:و|او)?\s*(?:في|ب|علي)?\s*{_alt(c['settlement_words'])}?\s*$"),
+        outlet_before=re.compile(rf"{_alt(c['outlet_before'])}\s+[\"']?(?:{_alt(c['outlet_before_mid'])}\s+)?[\"']?$"),
+        origin=re.compile(rf"{_alt(c['origin'])}\s+(?:\S+\s+){{0,1}}$"),
+        from_before=re.compile(rf"(?:^|\s){_alt(c['from_before'])}\s+{_alt(c['settlement_words'] + ('محافظه',))}?\s*$"),
+        between=re.compile(rf"(?:^|\s){_alt(c['between'])}\s+{_alt(c['settlement_words'])}?\s*$"),
+        direction=re.compile(rf"(?:{_alt(c['direction'])}\s+(?:{_alt(c['direction'])}\s+)?{_alt(c['settlement_words'])}?"
+                             rf"|{_alt(c['locator'])}\s+ل\S*)\s*[\"']?\s*$"),
+        subset=re.compile(rf"{_alt(c['subset'])}\s*(?:{w}\s*){{0,1}}$"),
+        others=re.compile(rf"(?:^|\s|،){_alt(c['others'])}(?:\s|$)"),
+        occur=re.compile(rf"{_alt(c['occurrence'])}\s+(?:{w}\s+)?$"),
+        clause=re.compile(rf"(?:[،,]\s*|\s){_alt(c['clause'])}\s"),
+        earlier=re.compile(rf"^[\s،,]*{_alt(c['earlier'])}\s"),
+        since=re.compile(rf"(?:^|\s){_alt(c['since'])}\s*$"),
+        land=re.compile(rf"{_alt(c['land'])}\s+[\"']?\s*$"),
+        perp=re.compile(rf"{_alt(c['perpetrator_before'])}\s*[\"']?\s*[لب]?$"),
+        rif=re.compile(rf"(?:^|\s){_alt(c['countryside'])}\s*[#\"]?\s*$"),
+        year=re.compile(rf"{_alt(c['year_before'])}\s+(?:{w}\s+)?((?:19|20)\d\d)(?!\d)"),
+    )
+
+
+def _rx() -> "_Rx":
+    return _patterns(TypeLexicon.load())
+
+
+@dataclass(frozen=True)
+class _Rx:
+    background: re.Pattern
+    join: re.Pattern
+    outlet_before: re.Pattern
+    origin: re.Pattern
+    from_before: re.Pattern
+    between: re.Pattern
+    direction: re.Pattern
+    subset: re.Pattern
+    others: re.Pattern
+    occur: re.Pattern
+    clause: re.Pattern
+    earlier: re.Pattern
+    since: re.Pattern
+    land: re.Pattern
+    perp: re.Pattern
+    rif: re.Pattern
+    year: re.Pattern
 
 
 # --------------------------------------------------------------------------------------------- loading
@@ -131,6 +174,7 @@ class Fig:
     n: int | None
     qualifier: str
     cumulative: bool = False
+    body: bool = False  # a body found ("عثر على جثة شاب"): a victim of its own, added to the event
 
 
 @dataclass
@@ -241,7 +285,9 @@ class Extractor:
                 published = dt.date.fromisoformat(published[:10])
             except ValueError:
                 published = None
-        dates, places, actors, cas, hits = self._mentions(folded, published)
+        # Hashtag marks ("بريف #الرقة") are not part of words; a space keeps every offset.
+        dates, places, actors, cas, hits = self._mentions(folded.replace("#", " ") if "#" in folded else folded,
+                                                          published)
         sents = [(s, e) for s, e in self.res.split_sentences(text) if e > s]
         if not sents:
             return []
@@ -260,6 +306,7 @@ class Extractor:
         newline_pos = [m.start() for m in re.finditer("\n", text)]
 
         def para_of(pos):
+            rx = _rx()
             return bisect.bisect_left(newline_pos, pos)
 
         first_line_end = self._first_line_end(text)
@@ -272,26 +319,43 @@ class Extractor:
         article_place = self._article_place(places, sents, folded)
         cands: list[Cand] = []
 
-        for si, (s, e) in enumerate(sents):
+        si = -1
+        while si + 1 < len(sents):
+            si += 1
+            s, e = sents[si]
             ftxt = folded[s:e]
             para = para_of(s)
             i0, i1 = bisect.bisect_left(hit_starts, s), bisect.bisect_left(hit_starts, e)
             shits = hits[i0:i1]
             sdates = within(dates, s, e)
-            splaces = [p for p in within(places, s, e) if getattr(p, "end", 0) <= e]
-            sactors = within(actors, s, e)
             scas = within(cas, s, e)
             cats = {h.cat for h in shits}
-
-            own_place_ms = self._event_places(splaces, folded, s)
+            if not scas and "trigger" not in cats:
+                # No event here; a date still sets the paragraph's date context.
+                if sdates and not self._headline_like(text[s:e], ftxt, title, sdates):
+                    dp, hist = self._sentence_date(sdates, published, folded)
+                    if dp:
+                        para_date[para] = dp
+                    prev_open_hist = hist
+                else:
+                    prev_open_hist = False
+                continue
+            splaces = [p for p in within(places, s, e) if getattr(p, "end", 0) <= e]
+            sactors = within(actors, s, e)
 
             # Dates of this sentence: drop future ones and mark history.
             date_pick, historic = self._sentence_date(sdates, published, folded)
+            cut = self._day_change_cut(date_pick, sdates, shits, scas, folded, s,
+                                       para_date[para][0] if para in para_date else (anchor[0] if anchor else None))
+            if cut:
+                sents[si:si + 1] = [(s, cut), (cut, e)]
+                si -= 1
+                continue
             if not date_pick and prev_open_hist and si > 0 and folded[sents[si - 1][0]:sents[si - 1][1]].rstrip().endswith(("،", ",")):
                 historic = True  # a line that continues a sentence about history ("…عام 2018،\nانتهت بفرض اتفاق")
             if not date_pick and published is not None:
                 # A bare old year ("في عام 2018", "صيف العام 2018") marks history the article only recalls.
-                years = [int(y) for y in _YEAR_RE.findall(ftxt)]
+                years = [int(y) for y in rx.year.findall(ftxt)]
                 if years and max(years) < published.year:
                     historic = True  # dated by a past year only: not codable as an event
             headline_like = self._headline_like(text[s:e], ftxt, title, sdates, first_line=(e <= first_line_end),
@@ -303,13 +367,18 @@ class Extractor:
                 continue
 
             trig = [h for h in shits if h.cat == "trigger"
-                    and not _BACKGROUND_RE.search(folded[max(0, h.start - 22):h.start])]
+                    and not rx.background.search(folded[max(0, h.start - 22):h.start])]
             if not trig and not scas:
                 continue
             if "negative" in cats:
-                trig = [h for h in trig if lex.groups[h.group].kind == "method" and lex.groups[h.group].prio >= 60]
+                # Graduations, fairs, anniversaries: only a weapon word still reports violence there.
+                trig = [h for h in trig if lex.groups[h.group].kind == "method" and lex.groups[h.group].prio >= 70]
             if not trig and not scas:
                 continue
+            own_place_ms = self._event_places(splaces, folded, s)
+            # The excerpt is cut mid-sentence before the place is told: only the governorate is known.
+            cut_off = not own_place_ms and si == len(sents) - 1 and not _SENT_END.search(text[s:e]) and (
+                e >= len(text.rstrip()))
             figs = self._figures(scas, folded, s)
             blasts = _self_detonations(folded, s, e, scas)
             if blasts and figs.get("killed") and figs["killed"].n:
@@ -322,8 +391,8 @@ class Extractor:
                 continue
             if historic and not (date_pick and date_pick[1] == "day" and has_cas):
                 continue
-            if historic:
-                pass
+            if not date_pick and rx.earlier.match(ftxt):
+                continue
 
             armed = self._armed_victims(shits, scas, folded)
             state = any(getattr(a, "inter", None) in (1, "1") for a in sactors[:1])
@@ -331,6 +400,13 @@ class Extractor:
             # "X after clashes": a movement/agreement reported as following fighting is the event.
             decisions = self._after_rule(decisions, folded, lex, trig)
 
+            if (decisions and decisions[0].event_type == "Strategic developments" and decisions[0].sub_event_type == "Other"
+                    and "ongoing" in cats and not date_pick):
+                continue  # "حظر التجوال مستمر": a state of affairs with no start day, not an event
+            if decisions and decisions[0].sub_event_type == "Agreement" and "agreement_neg" in cats:
+                continue  # "فشل المفاوضات", "اتفاق خرقته القوات": no agreement was made
+            if cut_off and not has_cas:
+                continue  # cut before its place and with no figure: nothing codable
             # Date
             if date_pick:
                 d, prec, src = date_pick
@@ -363,7 +439,7 @@ class Extractor:
                 plist, psrc = own_place_ms, "own"
             elif para in para_place or last_place is not None:
                 carried, cd = para_place.get(para) or last_place
-                if src == "own" and cd != d:
+                if (src == "own" and cd != d) or cut_off:
                     # Another day is another incident, maybe elsewhere: keep only the governorate.
                     carried = _governorate_of(carried, self.res.gaz) or carried
                 plist, psrc = [carried], "para"
@@ -426,8 +502,28 @@ class Extractor:
         j = text.find("\n", i)
         return len(text) if j < 0 else j
 
+    @staticmethod
+    def _day_change_cut(date_pick, sdates, shits, scas, folded, s, ctx_date) -> int | None:
+        """Where a run-on sentence moves to another day ("…عند دوار تل شهاب، الأمر ذاته حصل يوم أمس السبت، إذ عثر…").
+
+        When the sentence reports something before its first date and the date differs from the day being
+        told, the part before it belongs to that day: cut at the first comma after the last earlier report.
+        """
+        if not date_pick or date_pick[2] != "own" or ctx_date is None or ctx_date == date_pick[0]:
+            return None
+        m0 = sdates[0]
+        pre = [h.end for h in shits if h.cat == "trigger" and h.start < m0.start] + [c.end for c in scas if c.start < m0.start]
+        post = [h for h in shits if h.cat == "trigger" and h.start > m0.end] + [c for c in scas if c.start > m0.end]
+        if not pre or not post:
+            return None
+        k = folded.find("،", max(pre), m0.start)
+        if k < 0:
+            k = folded.find(",", max(pre), m0.start)
+        return k if k > s else None
+
     def _sentence_date(self, sdates, published, folded=""):
         """(date, precision, "own") of the sentence, or None; and whether all its dates are history."""
+        rx = _rx()
         if not sdates:
             return None, False
         keep, hist = [], 0
@@ -435,6 +531,8 @@ class Extractor:
             d = getattr(m, "date", None)
             if d is None:
                 continue
+            if rx.since.search(folded, max(0, m.start - 6), m.start):
+                continue  # "منذ صباح الجمعة": when something ongoing began, not the day of this report
             if published is not None:
                 if d > published + dt.timedelta(days=1):
                     continue  # a future date: a plan, a deadline
@@ -445,7 +543,7 @@ class Extractor:
         if not keep:
             return None, hist > 0
         day = [m for m in keep if m.precision == "day"]
-        occ = [m for m in day if _OCCUR_RE.search(folded[max(0, m.start - 25):m.start])]
+        occ = [m for m in day if rx.occur.search(folded[max(0, m.start - 25):m.start])]
         m = (occ or day or keep)[0]
         return (m.date, m.precision, "own"), False
 
@@ -456,6 +554,7 @@ class Extractor:
         without a settlement word are dropped. Separate sites must be introduced by a settlement word
         (مدينة/بلدة/قرية/حي/منطقة/ناحية) or joined by و to one that is.
         """
+        rx = _rx()
         if not splaces:
             return []
         cand = []
@@ -464,14 +563,15 @@ class Extractor:
                 continue
             if getattr(p, "weak", False) and getattr(p, "cue", None) not in _CUES:
                 continue
-            if _OUTLET_AFTER_RE.match(folded, p.end):
-                continue  # "السويداء 24", "درعا 24": a news network named after the place
+            if _OUTLET_AFTER_RE.match(folded, p.end) or rx.outlet_before.search(folded, max(0, p.start - 22), p.start):
+                continue  # "السويداء 24", "شبكة أخبار السويداء": a news network named after the place
             before = folded[max(0, p.start - 25):p.start]
-            if _FROM_RE.search(before) or _ORIGIN_RE.search(before):
+            if rx.from_before.search(before) or rx.origin.search(before):
                 continue
             cand.append(p)
         if not cand:
             return []
+        cand = [_countryside_of(p, folded) for p in cand]
         specific = [p for p in cand if not _is_qualifier(p, cand)] or cand
         # Several sites: cued places and those joined to them by و.
         sites, seen = [], set()
@@ -480,10 +580,10 @@ class Extractor:
             pid = getattr(p, "place_id", None) or getattr(p, "name_en", None)
             cued = (getattr(p, "cue", None) in _CUES and (getattr(p, "geo_precision", 1) or 1) <= 2) or (
                 getattr(p, "cue", None) == "governorate")
-            joined = prev is not None and _JOIN_RE.match(folded[prev.end:p.start] or "") is not None and (
+            joined = prev is not None and rx.join.match(folded[prev.end:p.start] or "") is not None and (
                 (getattr(p, "geo_precision", 1) or 1) <= 2)
-            between = _BETWEEN_RE.search(folded[max(0, p.start - 20):p.start]) or (
-                prev is not None and _BETWEEN_RE.search(folded[max(0, prev.start - 20):prev.start]))
+            between = rx.between.search(folded[max(0, p.start - 20):p.start]) or (
+                prev is not None and rx.between.search(folded[max(0, prev.start - 20):prev.start]))
             if (cued or joined) and pid not in seen and not between:
                 sites.append(p)
                 seen.add(pid)
@@ -491,7 +591,14 @@ class Extractor:
             elif cued or joined:
                 prev = p
         # "حي الفيلات جنوبي مدينة دير الزور": a place after a direction word locates the one before it.
-        sites = [p for p in sites if not _DIRECTION_RE.search(folded[max(0, p.start - 22):p.start])]
+        located = [p for p in sites if rx.direction.search(folded[max(0, p.start - 22):p.start])]
+        sites = [p for p in sites if p not in located]
+        if len(sites) > 1:
+            # "مزارع تل كردي والريحان شمال شرق مدينة دوما": farmland of places located by a town is one location.
+            tail = [p for p in splaces if p.start > sites[-1].end and p.start - sites[-1].end < 40 and (
+                getattr(p, "is_locator", False) or rx.direction.search(folded[max(0, p.start - 22):p.start]))]
+            if tail and rx.land.search(folded[max(0, sites[0].start - 15):sites[0].start]):
+                sites = sites[:1]
         if len(sites) > 1:
             return sites
 
@@ -499,6 +606,9 @@ class Extractor:
             gp = getattr(p, "geo_precision", 1) or 1
             if _is_dateline(folded, p):
                 gp += 10  # "واشنطن - دمشق في 13 ديسمبر/ وام /", "درعا – نورث برس": where the report was filed
+            elif rx.direction.search(folded[max(0, p.start - 24):p.start]) and any(
+                    q is not p and q.end <= p.start and p.start - q.end < 35 for q in specific):
+                gp += 5  # "قرية جعيدين التابعة لبلدة المنصورة": the town only locates the village
             pt = getattr(p, "place_type", "")
             r = _PLACE_RANK.get(pt, 3)
             if pt == "region" and gp >= 3:
@@ -529,10 +639,11 @@ class Extractor:
 
     def _figures(self, scas, folded, s) -> dict:
         """Casualty figures of one sentence by kind: parts summed, subsets ignored, totals kept."""
+        rx = _rx()
         by: dict[str, list] = {}
         for m in scas:
             before = folded[max(0, m.start - 18):m.start]
-            if _SUBSET_RE.search(before):
+            if rx.subset.search(before):
                 continue
             by.setdefault(m.kind, []).append(m)
         out = {}
@@ -559,7 +670,8 @@ class Extractor:
             q = max(quals, key=lambda x: _QUAL_RANK.get(x, 0)) if len(nums) > 1 else quals[0]
             if q == "vague":
                 q = "exact"
-            out[kind] = Fig(n, q)
+            body = kind == "killed" and all(_BODY_RE.search(folded[max(0, m.start - 1):m.end + 1]) for m in nums)
+            out[kind] = Fig(n, q, body=body)
         return out
 
     @staticmethod
@@ -585,9 +697,13 @@ class Extractor:
         def near(h):
             return any(a - 30 <= h.start <= b + 30 for a, b in anchors)
 
-        mil = sum(1 for h in shits if h.cat == "military" and near(h))
+        def perp_side(h):  # "من قبل قوات الاحتلال": the attacker, not the victims
+            return rx.perp.search(folded[max(0, h.start - 14):h.start]) is not None
+
+        mil = sum(1 for h in shits if h.cat == "military" and near(h) and not perp_side(h))
         civ = sum(1 for h in shits if h.cat == "civilian" and near(h))
         for m in scas:
+            rx = _rx()
             v = getattr(m, "victims", None)
             if v == "fighters":
                 mil += 2
@@ -610,24 +726,46 @@ class Extractor:
         return decisions
 
     def _actors(self, sactors, shits, dec, folded, s):
-        names = []
+        """actor1 = the perpetrator, actor2 = the target, from the actor lexicon's mentions in the sentence.
+
+        A named party after "من قبل/نفذه/شنه/لـ" (by) is the perpetrator; "مجهولون" is an unidentified armed
+        group; civilians are never the perpetrator; Violence against civilians has civilians as its target.
+        """
+        rx = _rx()
+        civ, armed, perp = [], [], []
         for a in sactors:
             n = getattr(a, "name", None)
-            if n and n not in names:
-                names.append(n)
+            if not n:
+                continue
+            if getattr(a, "inter", None) == 7 or n.startswith("Civilians"):
+                civ.append(n)
+                continue
+            if rx.perp.search(folded[max(0, a.start - 14):a.start]):
+                perp.append(n)
+            armed.append(n)
         unknown = any(h.cat == "unknown_perp" for h in shits)
-        a1 = "Unidentified armed group" if unknown else (names[0] if names else None)
-        rest = [n for n in names if n != a1]
+        if perp:
+            a1 = perp[0]
+        elif unknown:
+            a1 = "Unidentified armed group"
+        else:
+            a1 = armed[0] if armed else None
+        rest = [n for n in armed if n != a1]
         a2 = rest[0] if rest else None
-        if dec.event_type == "Violence against civilians" and a2 is None:
-            a2 = "Civilians (Syria)"
+        if a2 is None and civ and dec.event_type != "Protests":
+            a2 = civ[0]
+        if dec.event_type == "Violence against civilians" and (a2 is None or a2 in armed):
+            a2 = civ[0] if civ else "Civilians (Syria)"
+        if dec.event_type in ("Protests", "Riots") and a1 is None:
+            a1 = "Protesters (Syria)" if dec.event_type == "Protests" else "Rioters (Syria)"
         return a1, a2
 
     def _followup(self, prev: Cand, figs) -> bool:
         return prev.event_type != "Strategic developments" or not prev.figs
 
     def _add_figs(self, c: Cand, figs: dict, ftxt: str, adjacent: bool):
-        others = bool(_OTHERS_RE.search(ftxt))
+        rx = _rx()
+        others = bool(rx.others.search(ftxt))
         for k, f in figs.items():
             old = c.figs.get(k)
             if old is None or (old.n is None and f.n is not None):
@@ -638,7 +776,7 @@ class Extractor:
                 c.figs[k] = f
             elif old.n == f.n:
                 continue
-            elif others and adjacent:
+            elif (others and adjacent) or f.body:
                 c.figs[k] = Fig(old.n + f.n, old.qualifier if old.qualifier != "exact" else f.qualifier)
             elif f.n > old.n:
                 c.figs[k] = f
@@ -717,11 +855,9 @@ class Extractor:
             for k, fig in c.figs.items():
                 tot = sum((f.figs[k].n or 0) for f in fine if k in f.figs)
                 if fig.n and tot < fig.n:
-                    keep = True
-                if fig.n is None and not any(k in f.figs for f in fine) and not fine:
-                    keep = True
-            if fine and c.figs and not any(f.figs for f in fine):
-                keep = True
+                    keep = True  # a toll the located events do not account for
+            if c.figs and not any(f.figs for f in fine):
+                keep = True  # "أصيب محتجون" over located events that give no figure: a report of its own
             if not keep:
                 # The finer report inherits what only the summary said ("قتلى وجرحى": vague figures).
                 for k, fig in c.figs.items():
@@ -740,6 +876,8 @@ class Extractor:
                 continue
             if c.sent - o.sent > 4:
                 return None
+            if o.event_type != c.event_type and {o.event_type, c.event_type} - _KILLING_TYPES:
+                return None  # "الاعتداءات" after a shelling report is another attack
             if c.date_src == "own" and c.date != o.date:
                 return None
             if c.place_src == "own" and o.place is not None and c.place is not None:
@@ -822,7 +960,7 @@ class Extractor:
                     c.date_src in ("published", "none") or c.precision != "day"):
                 continue  # troop movements are coded only with a place and a day
             s, e = c.start, c.end
-            while s < e and text[s].isspace():
+            while s < e and (text[s].isspace() or text[s] in "،,؛;"):
                 s += 1
             while e > s and text[e - 1].isspace():
                 e -= 1
@@ -880,7 +1018,7 @@ def _same_blast(a: Cand, b: Cand) -> bool:
     """An IED and a suicide blast, or a bare "explosion" and any strike, in one place on one day: one incident."""
     if {a.sub_event_type, b.sub_event_type} == {"Suicide bomb", "Armed clash"}:
         return True  # attackers storm in after the suicide blast: ACLED codes one suicide bomb event
-    if a.event_type != "Explosions/Remote violence":
+    if a.event_type != "Explosions/Remote violence" or b.event_type != a.event_type:
         return False
     if {a.sub_event_type, b.sub_event_type} <= _BLAST:
         return True
@@ -922,9 +1060,6 @@ class _Coarse:
     geo_precision: int
 
 
-# A contrastive clause ("، بينما قتل 78 في القنيطرة", "في حين سمع دوي انفجار ليل أمس") often reports another
-# event, or the other side's losses: it is read as a unit of its own (a casualty-only clause then merges back).
-_CLAUSE_RE = re.compile(r"(?:[،,]\s*|\s)(?:و?بينما|و?فيما|في حين|وفي حين)\s")
 
 
 def _clauses(sents, folded, hits, cas):
@@ -932,12 +1067,13 @@ def _clauses(sents, folded, hits, cas):
     starts_c = [m.start for m in cas]
 
     def has_event(a, b):
+        rx = _rx()
         i = bisect.bisect_left(starts_h, a)
         j = bisect.bisect_left(starts_c, a)
         return (i < len(starts_h) and starts_h[i] < b) or (j < len(starts_c) and starts_c[j] < b)
 
     out = []
-    all_cuts = [m.start() for m in _CLAUSE_RE.finditer(folded)]
+    all_cuts = [m.start() for m in rx.clause.finditer(folded)]
     for s, e in sents:
         i, j = bisect.bisect_right(all_cuts, s), bisect.bisect_left(all_cuts, e)
         cuts = all_cuts[i:j]
@@ -948,6 +1084,22 @@ def _clauses(sents, folded, hits, cas):
                 a = c
         out.append((a, e))
     return [(a, b) for a, b in out if b > a]
+
+
+# "جثة شاب", "جثتين", "جثث": bodies of victims not told before ("جثته" is the victim's own body).
+_BODY_RE = re.compile(r"(?:^|\s)(?:[وب]?ال)?(?:جثه(?=\s)|جثتين|جثتي(?=\s)|جثث(?=\s))")
+
+
+def _countryside_of(p, folded: str):
+    """"بريف حلب" read as the city when the place finder missed the countryside: a region around it."""
+    rx = _rx()
+    if (getattr(p, "geo_precision", 1) or 1) != 1 or getattr(p, "place_type", "") not in ("city", "town"):
+        return p
+    if not rx.rif.search(folded[max(0, p.start - 8):p.start]):
+        return p
+    return _Coarse(start=p.start, end=p.end, text=getattr(p, "text", ""), place_id=None,
+                   name_en=f"{p.name_en} countryside", name_ar=None, place_type="region", admin1=p.admin1,
+                   admin2=getattr(p, "admin2", None), admin3=None, lat=p.lat, lon=p.lon, geo_precision=2)
 
 
 def _governorate_of(p, gaz=None):

@@ -351,6 +351,9 @@ def scan_numbers(toks) -> list[NumTok]:
         if hit is None:
             continue
         core0, i1, value, qual, words, digits = hit
+        if value in (1000, 1000000) and words and core0 > 0 and toks[core0 - 1][2] in ("نصف", "ربع"):
+            value = value // 2 if toks[core0 - 1][2] == "نصف" else value // 4  # "نصف مليون"
+            core0 -= 1
         i0 = core0
         # A range "(ما) بين 10 و15": the lower bound, at least.
         if (value is not None and core0 > 0 and toks[core0 - 1][2] == "بين" and i1 + 2 < n
