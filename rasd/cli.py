@@ -70,6 +70,8 @@ def run(
                                        corrections=str(settings.corrections) if settings.corrections else None)
     except (PipelineError, WarehouseLocked) as e:
         _fail(str(e))
+    except OSError as e:  # e.g. a full disk while building the publication: one line, not a traceback
+        _fail(f"I/O error: {e}")
     _print_summary(summary)
 
 

@@ -123,7 +123,9 @@ def plan_batches(ctx: RunContext) -> list[Path]:
     out = []
     for n, i in enumerate(range(0, len(items), size)):
         p = ctx.work / f"manifest-{n:05d}.json"
-        p.write_text(json.dumps(items[i : i + size], ensure_ascii=False), encoding="utf-8")
+        # ASCII JSON: a file name that is not valid UTF-8 (an archive unpacked from Windows-1256) is a str with
+        # lone surrogates, which JSON escapes and restores exactly; UTF-8 output would refuse it.
+        p.write_text(json.dumps(items[i : i + size], ensure_ascii=True), encoding="utf-8")
         out.append(p)
     return out
 
@@ -150,8 +152,18 @@ def _article_schema() -> pa.Schema:
 
 def _write_records(records: list[dict], path: Path) -> None:
     schema = _article_schema()
-    cols = {f.name: [r.get(f.name) for r in records] for f in schema}
+    cols = {f.name: [_encodable(r.get(f.name)) for r in records] for f in schema}
     pq.write_table(pa.Table.from_pydict(cols, schema=schema), path)
+
+
+def _encodable(v):
+    """Strings as valid UTF-8: lone surrogates (undecodable file names, "\\ud800" in a sidecar) become visible escapes."""
+    if isinstance(v, str):
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            return v.encode("utf-8", "backslashreplace").decode("utf-8")
+    return v
 
 
 def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
@@ -437,7 +449,10 @@ def publish(ctx: RunContext, staging: Path, summary: dict) -> Path:
     pause_for_tests("publish")
     try:
         final = swap_in(ctx.layout, Path(staging), ctx.run_id)
-    except OSError as e:  # full disk, read-only target, ...: the previous publication stays current
+    except OSError as e:  # full disk, read-only target, ...
+        now = ctx.layout.current_publication()
+        if now is not None and now.name == ctx.run_id:  # failed after the pointer swap (the stable links)
+            raise PipelineError(f"published run {ctx.run_id}, but a final step failed: {e}") from e
         raise PipelineError(f"publishing failed, the previous publication is unchanged: {e}") from e
     cleanup(ctx.layout)
     return final

@@ -97,6 +97,10 @@ def cleanup(layout: Layout, keep: int = KEEP_PUBLICATIONS) -> list[Path]:
     for p in layout.publications.glob(".staging-*"):
         shutil.rmtree(p, ignore_errors=True)
         removed.append(p)
+    if layout.raw.is_dir():  # half-copied raw objects of a killed run (complete ones are renamed into place)
+        for p in layout.raw.glob("**/.tmp-*"):
+            p.unlink(missing_ok=True)
+            removed.append(p)
     for p in layout.root.glob(".current-*"):  # a pointer made by a run killed before its swap
         if p.is_symlink():
             p.unlink()

@@ -77,6 +77,7 @@ def writer_lock(layout: Layout, wait_s: float = 0.0):
     layout.root.mkdir(parents=True, exist_ok=True)
     fd = os.open(layout.lock_file, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + wait_s
+    held = False
     try:
         while True:
             try:
@@ -91,14 +92,16 @@ def writer_lock(layout: Layout, wait_s: float = 0.0):
                         f"warehouse {layout.root} is locked by another rasd run ({holder}); try again when it finishes"
                     ) from None
                 time.sleep(0.5)
+        held = True
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps({"pid": os.getpid(), "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}).encode(), 0)
         yield
     finally:
-        try:
-            os.ftruncate(fd, 0)
-        except OSError:
-            pass
+        if held:  # a refused run must not wipe the holder's details
+            try:
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass
         os.close(fd)  # closing releases the flock
 
 

@@ -37,6 +37,9 @@ def test_every_entry_is_normalized_and_documented():
     assert doc.get("source") and doc.get("notes")
     words = [s.rstrip("_") for g in doc["groups"] for s in g["stems"]]
     words += doc["negatives"] + doc["stops"] + [w for ws in doc["cues"].values() for w in ws]
+    for name, ctx in doc["context"].items():
+        assert ctx.get("note"), name
+        words += ctx["words"]
     assert words and all(is_normalized(w) for w in words), [w for w in words if not is_normalized(w)]
     for g in doc["groups"]:
         assert g.get("note"), g

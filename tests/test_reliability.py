@@ -28,7 +28,7 @@ from rasd.settings import load_settings
 from rasd.warehouse import Layout, WarehouseLocked, read_only_connection, writer_lock
 
 SAMPLE = ROOT / "data" / "sample"
-pytestmark = pytest.mark.slow  # whole pipeline runs (about 30 s each); CI runs them too
+slow = pytest.mark.slow  # tests on the shared published warehouses: whole pipeline runs (CI runs them too)
 
 EXTRA = "قتل رجل برصاص مجهولين في مدينة الصنمين بريف درعا الشمالي، مساء السبت 15 تشرين الأول 2022.\n"
 
@@ -81,7 +81,17 @@ def _publication_dirs(wh: Path) -> list[str]:
 def interrupted(inputs, base_wh, tmp_path_factory):
     """Kill a run during extraction, start a second run meanwhile, kill another run during its publishing swap,
     then re-run with readers polling; record every observation for the tests below."""
-    tmp = tmp_path_factory.mktemp("kill")
+    procs: list[subprocess.Popen] = []
+    try:
+        return _interrupt(inputs, base_wh, tmp_path_factory.mktemp("kill"), procs)
+    finally:
+        for p in procs:  # never leave a paused run (holding the lock) behind a failed fixture
+            if p.poll() is None:
+                p.kill()
+                p.wait(timeout=60)
+
+
+def _interrupt(inputs, base_wh, tmp: Path, procs: list) -> dict:
     wh = _copy(base_wh, tmp / "wh")
     before, target = fingerprint(wh), current_target(wh)
     obs: dict = {"wh": wh, "before": before, "target": target}
@@ -89,6 +99,7 @@ def interrupted(inputs, base_wh, tmp_path_factory):
     # 1. SIGKILL during extraction (a second run is attempted while the first holds the lock).
     flag = tmp / "pause-extract"
     proc = start_run(inputs[1], wh, "extract", flag)
+    procs.append(proc)
     wait_paused(proc, flag)
     obs["while_extract"] = (current_target(wh), fingerprint(wh), parquet_counts(wh), rasd_sql(wh, "select count(*) from incidents"))
     second = subprocess.run([str(RASD), "run", "--no-prefect", "--input", str(inputs[1]), "--warehouse", str(wh)],
@@ -108,6 +119,7 @@ def interrupted(inputs, base_wh, tmp_path_factory):
     # 2. SIGKILL while publishing: the staging folder is already moved into publications/, the pointer not swapped.
     flag = tmp / "pause-swap"
     proc = start_run(inputs[1], wh, "swap", flag)
+    procs.append(proc)
     wait_paused(proc, flag)
     obs["dirs_while_swap"] = _publication_dirs(wh)
     obs["while_swap"] = (current_target(wh), fingerprint(wh), parquet_counts(wh), rasd_sql(wh, "select count(*) from incidents"))
@@ -154,6 +166,7 @@ def _same_as_before(obs: dict, key: str) -> None:
     assert pq_counts == {t: fp[t][0] for t in pq_counts}, key
 
 
+@slow
 def test_kill_during_extraction_leaves_previous_publication_intact(interrupted):
     obs = interrupted
     _same_as_before(obs, "while_extract")
@@ -162,15 +175,18 @@ def test_kill_during_extraction_leaves_previous_publication_intact(interrupted):
     _same_as_before(obs, "after_extract")
 
 
+@slow
 def test_second_concurrent_run_refuses_with_a_clear_message(interrupted):
     r = interrupted["second_run"]
     assert r.returncode != 0
     msg = r.stderr.strip()
     assert "locked by another rasd run" in msg and len(msg.splitlines()) == 1, msg
     assert f'"pid": {interrupted["paused_pid"]}' in msg  # names the holder
-    assert "locked by another rasd run" in interrupted["in_process_lock"]
+    # a refused run leaves the holder's details for the next one to read
+    assert f'"pid": {interrupted["paused_pid"]}' in interrupted["in_process_lock"]
 
 
+@slow
 def test_kill_during_publishing_swap_leaves_previous_publication_intact(interrupted):
     obs = interrupted
     # the complete new folder was already in publications/ (the kill landed between the two renames)
@@ -181,6 +197,7 @@ def test_kill_during_publishing_swap_leaves_previous_publication_intact(interrup
     _same_as_before(obs, "after_swap")
 
 
+@slow
 def test_rerun_after_kills_publishes_exactly_the_uninterrupted_result(interrupted, reference):
     obs = interrupted
     assert obs["rerun"].returncode == 0, obs["rerun"].stderr[-3000:]
@@ -192,6 +209,7 @@ def test_rerun_after_kills_publishes_exactly_the_uninterrupted_result(interrupte
     assert obs["after"]["articles"][0] == 5
 
 
+@slow
 def test_no_orphaned_staging_or_unpublished_folders(interrupted):
     obs = interrupted
     # previous + new publication only: the killed runs' staging and never-swapped folder are gone
@@ -201,6 +219,7 @@ def test_no_orphaned_staging_or_unpublished_folders(interrupted):
     assert obs["sql_after"].returncode == 0 and obs["sql_after"].stdout.splitlines()[1] == "5"
 
 
+@slow
 def test_readers_keep_working_while_a_run_publishes(interrupted):
     obs = interrupted
     assert not obs["reader_errors"], obs["reader_errors"][:3]
@@ -219,6 +238,7 @@ def _prepared_staging(ctx: P.RunContext, source_pub: Path) -> Path:
     return staging
 
 
+@slow
 @pytest.mark.parametrize("fail_at", ["move", "pointer"])
 def test_write_failure_while_publishing_exits_nonzero_and_keeps_previous(base_wh, tmp_path, monkeypatch, fail_at):
     """The CLI path (lock, start_run, publish) with the disk failing at each of the two renames of swap_in."""
@@ -287,3 +307,114 @@ def test_prefect_retries_a_transient_failure_and_names_the_article_of_a_permanen
     assert res.get("error_type") == "PipelineError", res
     assert "broken-one" in res["error"] and "simulated permanent extractor bug" in res["error"]
     assert current_target(wh) == target and fingerprint(wh) == before
+
+
+# ---------------------------------------------------------------- fast unit-level checks (no pipeline run)
+
+
+def _tiny_publication(wh: Path, run_id: str) -> Path:
+    """A minimal complete publication swapped in with the real swap_in (as in test_foundation)."""
+    import pyarrow as pa
+
+    from rasd.publish import build_database, swap_in
+
+    layout = Layout(wh)
+    staging = layout.publications / f".staging-{run_id}"
+    staging.mkdir(parents=True)
+    no_sql = wh.parent / "no-sql"
+    no_sql.mkdir(exist_ok=True)
+    build_database(staging, {"t": pa.table({"v": [1]})}, no_sql)
+    return swap_in(layout, staging, run_id)
+
+
+def test_a_refused_writer_keeps_the_holders_details(tmp_path):
+    layout = Layout(tmp_path / "wh")
+    with writer_lock(layout):
+        msgs = []
+        for _ in range(2):  # the second refusal must still name the holder
+            with pytest.raises(WarehouseLocked) as ei:
+                with writer_lock(layout):
+                    pass
+            msgs.append(str(ei.value))
+        assert all(f'"pid": {os.getpid()}' in m for m in msgs), msgs
+
+
+def test_an_io_error_while_building_the_publication_is_one_line_and_cleaned_next_time(tmp_path, monkeypatch):
+    """A full disk while staging (before publish): `rasd run` exits non-zero with one line; the staging left
+    behind is removed by the next run; the previous publication stays current."""
+    from typer.testing import CliRunner
+
+    from rasd import cli
+
+    wh = tmp_path / "wh"
+    prev = _tiny_publication(wh, "20200101T000000Z-aaaaaa")
+    left = {}
+
+    def steps(ctx, log=print):
+        ctx.staging.mkdir(parents=True)
+        (ctx.staging / "events").mkdir()
+        left["staging"] = ctx.staging
+        raise OSError(errno.ENOSPC, "No space left on device", str(ctx.staging / "events" / "part-0.parquet"))
+
+    monkeypatch.setattr(P, "run_steps", steps)
+    result = CliRunner().invoke(cli.app, ["run", "--no-prefect", "--input", str(SAMPLE), "--warehouse", str(wh)])
+    assert result.exit_code != 0
+    out = result.stderr.strip() if hasattr(result, "stderr") else result.output.strip()
+    assert out.startswith("rasd: I/O error") and "No space left on device" in out and len(out.splitlines()) == 1, out
+    assert Layout(wh).current_publication() == prev and left["staging"].exists()
+    monkeypatch.undo()
+    with writer_lock(Layout(wh)):
+        P.start_run(load_settings(), SAMPLE, wh)
+    assert not left["staging"].exists() and Layout(wh).current_publication() == prev
+
+
+def test_an_io_error_after_the_pointer_swap_does_not_claim_the_old_publication(tmp_path, monkeypatch):
+    from rasd import publish
+
+    wh = tmp_path / "wh"
+    _tiny_publication(wh, "20200101T000000Z-aaaaaa")
+    with writer_lock(Layout(wh)):
+        ctx = P.start_run(load_settings(), SAMPLE, wh)
+        ctx.staging.mkdir(parents=True)
+
+        def broken_links(layout):
+            raise OSError(errno.EROFS, "Read-only file system", str(layout.root / "events"))
+
+        monkeypatch.setattr(publish, "ensure_stable_links", broken_links)
+        with pytest.raises(P.PipelineError) as ei:
+            P.publish(ctx, ctx.staging, {})
+    assert f"published run {ctx.run_id}" in str(ei.value)
+    assert Layout(wh).current_publication().name == ctx.run_id
+
+
+def test_the_pause_hook_is_inert_unless_both_variables_are_set(tmp_path, monkeypatch):
+    flag = tmp_path / "flag"
+    monkeypatch.setenv("RASD_TEST_PAUSE_AT", "extract")
+    monkeypatch.delenv("RASD_TEST_PAUSE_FILE", raising=False)
+    P.pause_for_tests("extract")  # returns at once
+    monkeypatch.setenv("RASD_TEST_PAUSE_FILE", str(flag))
+    P.pause_for_tests("publish")  # another point: returns at once
+    assert not flag.exists()
+
+
+def test_cleanup_removes_what_killed_runs_leave(tmp_path):
+    """Half-copied raw objects, temporary pointers, staging folders and never-swapped publications go; the current
+    publication and complete raw objects stay."""
+    from rasd.publish import cleanup
+
+    wh = tmp_path / "wh"
+    layout = Layout(wh)
+    cur = _tiny_publication(wh, "20200101T000000Z-aaaaaa")
+    (layout.raw / "ab").mkdir(parents=True)
+    keep = layout.raw / "ab" / ("ab" + "0" * 62)
+    keep.write_bytes(b"complete")
+    junk = [layout.raw / "ab" / ".tmp-1x2y", layout.raw / ".tmp-big"]
+    for j in junk:
+        j.write_bytes(b"half")
+    (layout.publications / ".staging-20200102T000000Z-bbbbbb").mkdir()
+    (layout.publications / "20200103T000000Z-cccccc").mkdir()  # moved into place, pointer never swapped
+    os.symlink("publications/20200103T000000Z-cccccc", wh / ".current-20200103T000000Z-cccccc")
+    cleanup(layout)
+    assert sorted(p.name for p in layout.publications.iterdir()) == [cur.name]
+    assert layout.current_publication() == cur and keep.exists()
+    assert not any(j.exists() for j in junk) and not list(wh.glob(".current-*"))

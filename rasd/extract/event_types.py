@@ -212,7 +212,8 @@ def classify(
         return [dec(assault, "Violence against civilians", "Attack", 0.7)]
     abduction = top("abduction")
     outcome = top("outcome")
-    if outcome and (has_casualties or _attack_word(lex, by_kind) or not (abduction or top("arrest"))):
+    # A casualty word reports violence when it comes with a figure or a killing method; a bare "توفي" does not.
+    if outcome and (has_casualties or _attack_word(lex, by_kind)):
         if armed_victims:
             return [dec(outcome, "Battles", "Armed clash", 0.6)]
         return [dec(outcome, "Violence against civilians", "Attack", 0.6)]
@@ -224,11 +225,6 @@ def classify(
         h = top(kind)
         if h:
             return [dec(h, strength=0.6 if kind != "strategic" else 0.5)]
-    if outcome:
-        # A bare casualty word with no figure ("قتلى") still reports violence.
-        if armed_victims:
-            return [dec(outcome, "Battles", "Armed clash", 0.4)]
-        return [dec(outcome, "Violence against civilians", "Attack", 0.4)]
     return []
 
 

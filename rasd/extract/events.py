@@ -1,22 +1,50 @@
 """The event assembler: one cleaned article in, the events it reports out (rows of ``rasd.schema.EVENTS``).
 
 It composes the mention finders (dates, places, actors, casualties, event-type triggers) the way an ACLED
-coder reads an article:
+coder reads an article (``../shared/eval/ANNOTATION.md``). Every word list it reads context with lives in
+``rasd/data/event_types.yaml`` (``context:``); only the shape of the patterns is code.
 
-1. Split into sentences; a sentence with an event trigger is a candidate event. Headline-like lines (short,
-   no sentence punctuation, no date) only give context. Sentences about plans, threats or statistics
-   ("منذ مطلع العام", "وثق المرصد مقتل 51") and history older than ``max_event_age_days`` (unless it
-   carries its own day and a figure) are not events.
-2. Date: the sentence's own date mention; else the last date of the same paragraph; else the article's
-   first event date; else the publication date with week precision (the coder's convention when the text
-   gives no day). Place: the most specific place of the sentence that is not an origin ("من أبناء طفس");
-   else carried the same way; else the dateline/headline place.
-3. Casualties: the sentence's figures by kind, parts summed, subsets ("بينهم 4 أطفال") ignored, a stated
-   total kept over its parts; a cumulative toll ("ارتفعت الحصيلة إلى 40") replaces earlier figures.
-4. Several places hit in one sentence are one event each; a toll given for several places together is
-   kept once at their coarsest common place.
-5. Candidates describing the same thing (same type, date and place, or a casualty-only follow-up sentence)
-   merge; a figure repeated later is not counted twice.
+Units. Sentences, cut further at contrastive or additive clauses ("، بينما", "في حين", "بالإضافة إلى",
+"وسبق أن") when both sides report something, and where a run-on sentence moves to another day.
+Headline-like lines (the first line or a short line with no full stop and no date) only give context.
+
+Which units are events. A unit with an event trigger (or a casualty figure) is a candidate, unless it is a
+plan or threat, a statistic ("وثق المرصد مقتل 37 … منذ مطلع العام"), history older than
+``max_event_age_days`` or dated by a bare past year (unless it has its own day and a figure), background told
+without a date ("وسبق أن"), an ongoing state with no start day ("حظر التجوال مستمر"), a failed agreement,
+or a non-conflict context (graduation, fair, earthquake, natural death …; only weapon words survive there).
+Triggers right after "بعد/عقب/على خلفية" are background to the unit's own event.
+
+Date. The unit's own date (the one after a verb of occurrence first; not a "منذ …" start, not a future
+date); else the paragraph's date; else the article's first event date; else the publication date with
+week precision (the coder's convention when no day is given); with no publication date, the text's first
+explicit day (and relative dates are read against the text's latest explicit day). Undated events are
+not emitted.
+
+Place. The most specific place of the unit that is not an origin ("من أبناء طفس"), a dateline
+("درعا – نورث برس"), a news outlet ("شبكة أخبار السويداء", "درعا 24"), a locator ("جاسم شمالي درعا",
+"التابعة لبلدة …") or a weak match; "بريف حلب" read as a city becomes its countryside. Else the place
+carried from the last event of the paragraph (only its governorate when the unit has another day, or
+when the excerpt is cut mid-sentence); else the headline/dateline place. Several sites hit in one unit
+(introduced by مدينة/بلدة/قرية/حي… or joined by و) are one event each; a toll given for several sites
+is kept once at their common district/governorate, each site getting an event without it.
+
+Casualties. The unit's figures by kind: parts summed, subsets ("بينهم 4 أطفال") ignored, a stated total
+kept over its parts, an attacker who blew himself up added, "دون إصابات" read as zero.
+
+Type. ``rasd.extract.event_types.classify``: the weapon decides; a killing with no weapon word or an
+assault is Battles/Armed clash when the victims are armed (near the casualty words, not the attacker's
+side), Violence against civilians/Attack otherwise; takeovers by state forces are Government regains
+territory.
+
+Merging, within the article. Same type, day and place (or two area-level places of one governorate);
+a casualty-only follow-up; a definite trigger ("الانفجار", "الهجوم", "القصف") referring back to the last
+violent event; an undated report of the same type in the same governorate; an IED and a suicide blast, or
+a suicide blast and the assault after it. Figures: equal figures are the same people, a cumulative toll
+replaces, other victims ("كما", "في المقابل", "آخرين", a body found) add, a breakdown of a total stated
+before it does not, else the larger stands. A summary at governorate/region level is dropped when finer
+events of the same day and type account for its figures (a kind of figure they lack passes to a single
+finer event).
 
 Confidence = 0.3 + 0.25 × trigger strength + 0.15 (own place) + 0.15 (own date) + 0.1 (a figure)
 + 0.05 (an actor), capped at 1.
@@ -31,13 +59,11 @@ import logging
 import re
 from dataclasses import dataclass, field
 
-from rasd.extract.event_types import Hit, TypeDecision, TypeLexicon, classify
-from rasd.schema import EVENTS
+from rasd.extract.event_types import TypeLexicon, classify
 from rasd.text.normalize import fold
 
 log = logging.getLogger(__name__)
 
-COLUMNS = EVENTS.column_names
 _QUAL_RANK = {"exact": 0, "about": 1, "at_least": 2, "more_than": 3, "vague": 4}
 _PLACE_RANK = {"neighbourhood": 0, "village": 1, "town": 1, "city": 2, "camp": 1, "site": 1, "landmark": 1,
                "subdistrict": 4, "district": 5, "region": 6, "governorate": 7, "country": 9}
@@ -63,6 +89,7 @@ def _patterns(types: TypeLexicon) -> "_Rx":
     return _Rx(
         background=re.compile(rf"(?:^|\s){_alt(c['background_before'])}\s+(?:{w}\s+)?[وفبلك]{{0,2}}(?:ال)?$"),
         join=re.compile(rf"^[\s،,]*(?:و|او)?\s*(?:في|ب|علي)?\s*{_alt(c['settlement_words'])}?\s*$"),
+        institution=re.compile(rf"(?:^|\s)[وفبل]?{_alt(c['institution'])}\s+(?:ال\S+\s+)?$"),
         outlet_before=re.compile(rf"{_alt(c['outlet_before'])}\s+[\"']?(?:{_alt(c['outlet_before_mid'])}\s+)?[\"']?$"),
         origin=re.compile(rf"{_alt(c['origin'])}\s+(?:\S+\s+){{0,1}}$"),
         from_before=re.compile(rf"(?:^|\s){_alt(c['from_before'])}\s+{_alt(c['settlement_words'] + ('محافظه',))}?\s*$"),
@@ -91,6 +118,7 @@ class _Rx:
     background: re.Pattern
     join: re.Pattern
     outlet_before: re.Pattern
+    institution: re.Pattern
     origin: re.Pattern
     from_before: re.Pattern
     between: re.Pattern
@@ -199,6 +227,7 @@ class Cand:
     figs: dict = field(default_factory=dict)  # kind -> Fig
     multi: bool = False  # one of several places hit in one sentence
     ftxt: str = ""  # folded text of the clause (for additive cues when merging)
+    parts: dict = field(default_factory=dict)  # kind -> a smaller figure seen after the total (a possible part)
     anaphoric: bool = False  # the trigger is definite ("الهجوم", "الانفجار"): it refers to an event already told
     prio: int = 0
 
@@ -232,7 +261,8 @@ class Extractor:
             cands = self._candidates(article, text)
             return self._rows(article, text, cands)
         except Exception:  # the assembler must never take a batch down
-            log.exception("event extraction failed for %s", article.get("doc_key") or article.get("article_id"))
+            key = article.get("doc_key") or article.get("article_id") if isinstance(article, dict) else type(article)
+            log.exception("event extraction failed for %s", key)
             return []
 
     # ------------------------------------------------------------------ mentions
@@ -249,6 +279,7 @@ class Extractor:
                 return []
 
         dates = safe(r.find_dates, folded, published)
+        self_ref = None  # the text's own latest explicit day, when there is no publication date
         if published is None and r.find_dates is not None:
             # No publication date: read the article against its own latest explicit day ("الجمعة 14 من
             # تشرين الأول" -> the latest year that day was a Friday), so that "صباح الجمعة"/"أمس" resolve.
@@ -258,24 +289,20 @@ class Extractor:
                         and m.date <= today]
             if explicit:
                 dates = safe(r.find_dates, folded, max(explicit))
+                self_ref = max(explicit)
         places = []
         if r.find_places is not None:
-            head = safe(r.find_places, folded[:300], r.gaz)
-            hint = None
-            for p in head:
-                if getattr(p, "admin1", None):
-                    hint = p.admin1
-                    break
-            places = safe(r.find_places, folded, r.gaz, hint_admin1=hint)
+            places = safe(r.find_places, folded, r.gaz)
         actors = safe(r.find_actors, folded, r.actors, published) if r.find_actors else []
         cas = safe(r.find_casualties, folded)
         hits = r.types.scan(folded)
         key = lambda m: m.start  # noqa: E731
         return (sorted(dates, key=key), sorted(places, key=key), sorted(actors, key=key),
-                sorted(cas, key=key), hits)
+                sorted(cas, key=key), hits, self_ref)
 
     # ------------------------------------------------------------------ candidates
     def _candidates(self, article: dict, text: str) -> list[Cand]:
+        rx = _rx()
         folded = fold(text)
         published = article.get("published_at")
         if isinstance(published, dt.datetime):
@@ -285,8 +312,10 @@ class Extractor:
                 published = dt.date.fromisoformat(published[:10])
             except ValueError:
                 published = None
+        if not isinstance(published, dt.date):
+            published = None
         # Hashtag marks ("بريف #الرقة") are not part of words; a space keeps every offset.
-        dates, places, actors, cas, hits = self._mentions(folded.replace("#", " ") if "#" in folded else folded,
+        dates, places, actors, cas, hits, self_ref = self._mentions(folded.replace("#", " ") if "#" in folded else folded,
                                                           published)
         sents = [(s, e) for s, e in self.res.split_sentences(text) if e > s]
         if not sents:
@@ -306,17 +335,17 @@ class Extractor:
         newline_pos = [m.start() for m in re.finditer("\n", text)]
 
         def para_of(pos):
-            rx = _rx()
             return bisect.bisect_left(newline_pos, pos)
 
         first_line_end = self._first_line_end(text)
         first_own = next((m for m in dates if m.precision == "day"), None) if published is None else None
+        ref_pub = published or self_ref  # what "history" is measured against
         prev_open_hist = False
         anchor: tuple | None = None  # (date, precision) of the article's first event
         para_date: dict[int, tuple] = {}
         para_place: dict[int, object] = {}
         last_place = None
-        article_place = self._article_place(places, sents, folded)
+        article_place = self._article_place(places)
         cands: list[Cand] = []
 
         si = -1
@@ -333,7 +362,7 @@ class Extractor:
             if not scas and "trigger" not in cats:
                 # No event here; a date still sets the paragraph's date context.
                 if sdates and not self._headline_like(text[s:e], ftxt, title, sdates):
-                    dp, hist = self._sentence_date(sdates, published, folded)
+                    dp, hist = self._sentence_date(sdates, ref_pub, folded)
                     if dp:
                         para_date[para] = dp
                     prev_open_hist = hist
@@ -344,7 +373,7 @@ class Extractor:
             sactors = within(actors, s, e)
 
             # Dates of this sentence: drop future ones and mark history.
-            date_pick, historic = self._sentence_date(sdates, published, folded)
+            date_pick, historic = self._sentence_date(sdates, ref_pub, folded)
             cut = self._day_change_cut(date_pick, sdates, shits, scas, folded, s,
                                        para_date[para][0] if para in para_date else (anchor[0] if anchor else None))
             if cut:
@@ -353,10 +382,10 @@ class Extractor:
                 continue
             if not date_pick and prev_open_hist and si > 0 and folded[sents[si - 1][0]:sents[si - 1][1]].rstrip().endswith(("،", ",")):
                 historic = True  # a line that continues a sentence about history ("…عام 2018،\nانتهت بفرض اتفاق")
-            if not date_pick and published is not None:
+            if not date_pick and ref_pub is not None:
                 # A bare old year ("في عام 2018", "صيف العام 2018") marks history the article only recalls.
                 years = [int(y) for y in rx.year.findall(ftxt)]
-                if years and max(years) < published.year:
+                if years and max(years) < ref_pub.year:
                     historic = True  # dated by a past year only: not codable as an event
             headline_like = self._headline_like(text[s:e], ftxt, title, sdates, first_line=(e <= first_line_end),
                                                 whole_line=(s == 0 or text[s - 1] == "\n") and (e >= len(text) or text[e:e + 1] == "\n"))
@@ -370,12 +399,12 @@ class Extractor:
                     and not rx.background.search(folded[max(0, h.start - 22):h.start])]
             if not trig and not scas:
                 continue
-            if "negative" in cats:
-                # Graduations, fairs, anniversaries: only a weapon word still reports violence there.
+            if "non_conflict" in cats or ("negative" in cats and not any(m.n for m in scas if m.kind in ("killed", "wounded"))):
+                # Graduations, fairs, anniversaries: only a weapon word (or a toll) still reports violence there.
                 trig = [h for h in trig if lex.groups[h.group].kind == "method" and lex.groups[h.group].prio >= 70]
             if not trig and not scas:
                 continue
-            own_place_ms = self._event_places(splaces, folded, s)
+            own_place_ms = self._event_places(splaces, folded, s, toll=bool(scas))
             # The excerpt is cut mid-sentence before the place is told: only the governorate is known.
             cut_off = not own_place_ms and si == len(sents) - 1 and not _SENT_END.search(text[s:e]) and (
                 e >= len(text.rstrip()))
@@ -386,7 +415,11 @@ class Extractor:
                 figs["killed"] = Fig(k.n + blasts, k.qualifier, k.cumulative)
             has_cas = any(f.n or f.qualifier == "vague" for k, f in figs.items() if k in ("killed", "wounded"))
             if "future" in cats and not has_cas:
-                continue
+                # "كانت تخطط لتنفيذ هجمات", "تعتزم شن هجوم": only what is reported before the plan happened.
+                fut = min(h.start for h in shits if h.cat == "future")
+                trig = [h for h in trig if h.start < fut]
+                if not trig:
+                    continue
             if self._aggregate(shits, sdates):
                 continue
             if historic and not (date_pick and date_pick[1] == "day" and has_cas):
@@ -397,8 +430,6 @@ class Extractor:
             armed = self._armed_victims(shits, scas, folded)
             state = any(getattr(a, "inter", None) in (1, "1") for a in sactors[:1])
             decisions = classify(lex, trig, armed_victims=armed, state_actor=state, has_casualties=has_cas)
-            # "X after clashes": a movement/agreement reported as following fighting is the event.
-            decisions = self._after_rule(decisions, folded, lex, trig)
 
             if (decisions and decisions[0].event_type == "Strategic developments" and decisions[0].sub_event_type == "Other"
                     and "ongoing" in cats and not date_pick):
@@ -434,6 +465,9 @@ class Extractor:
                 self._add_figs(cands[-1], figs, ftxt, adjacent=True)
                 continue
 
+            if not own_place_ms and decisions[0].event_type in ("Protests", "Riots"):
+                # "خرج المئات من أبناء مدينة السويداء في وقفة": residents protest in their own town.
+                own_place_ms = self._event_places(splaces, folded, s, allow_origin=True)
             # Place
             if own_place_ms:
                 plist, psrc = own_place_ms, "own"
@@ -473,12 +507,9 @@ class Extractor:
         return self._merge(cands)
 
     # ------------------------------------------------------------------ helpers
-    def _article_place(self, places, sents, folded):
-        """The dateline's or the headline's place: the first place in the first lines."""
-        for p in places:
-            if p.start < 300:
-                return p
-            break
+    @staticmethod
+    def _article_place(places):
+        """The dateline's or the headline's place: the first place of the article."""
         return places[0] if places else None
 
     @staticmethod
@@ -547,7 +578,7 @@ class Extractor:
         m = (occ or day or keep)[0]
         return (m.date, m.precision, "own"), False
 
-    def _event_places(self, splaces, folded, s):
+    def _event_places(self, splaces, folded, s, toll: bool = False, allow_origin: bool = False):
         """Places where the sentence's event happened, best first; several when several sites were hit.
 
         Origins ("من أبناء طفس", "قادمة من بصرى"), locators ("جاسم شمالي درعا": درعا) and weak matches
@@ -563,23 +594,31 @@ class Extractor:
                 continue
             if getattr(p, "weak", False) and getattr(p, "cue", None) not in _CUES:
                 continue
-            if _OUTLET_AFTER_RE.match(folded, p.end) or rx.outlet_before.search(folded, max(0, p.start - 22), p.start):
+            if (_OUTLET_AFTER_RE.match(folded, p.end) or rx.outlet_before.search(folded, max(0, p.start - 22), p.start)
+                    or rx.institution.search(folded, max(0, p.start - 16), p.start)):
                 continue  # "السويداء 24", "شبكة أخبار السويداء": a news network named after the place
             before = folded[max(0, p.start - 25):p.start]
-            if rx.from_before.search(before) or rx.origin.search(before):
+            if not allow_origin and (rx.from_before.search(before) or rx.origin.search(before)):
                 continue
             cand.append(p)
         if not cand:
             return []
         cand = [_countryside_of(p, folded) for p in cand]
         specific = [p for p in cand if not _is_qualifier(p, cand)] or cand
-        # Several sites: cued places and those joined to them by و.
+        # Several sites: cued places and those joined to them by و; with a toll, also two names joined by a
+        # bare و ("148 قتيلا في طرطوس وجبلة"): the toll then stays once at their common place.
+        paired = set()
+        if toll:
+            for a, b in zip(specific, specific[1:]):
+                if re.fullmatch(r"\s*و\s*", folded[a.end:b.start]) and not rx.between.search(
+                        folded[max(0, a.start - 20):a.start]):
+                    paired.update((id(a), id(b)))
         sites, seen = [], set()
         prev = None
         for p in specific:
             pid = getattr(p, "place_id", None) or getattr(p, "name_en", None)
             cued = (getattr(p, "cue", None) in _CUES and (getattr(p, "geo_precision", 1) or 1) <= 2) or (
-                getattr(p, "cue", None) == "governorate")
+                getattr(p, "cue", None) == "governorate") or id(p) in paired
             joined = prev is not None and rx.join.match(folded[prev.end:p.start] or "") is not None and (
                 (getattr(p, "geo_precision", 1) or 1) <= 2)
             between = rx.between.search(folded[max(0, p.start - 20):p.start]) or (
@@ -619,14 +658,21 @@ class Extractor:
         best = min(specific, key=lambda p: (rank(p), specific.index(p)))
         return [best]
 
-    @staticmethod
-    def _common_place(plist):
+    def _common_place(self, plist):
         """Coarsest common place of several places (their shared district or governorate), as a stand-in."""
         a2 = {getattr(p, "admin2", None) for p in plist}
         a1 = {getattr(p, "admin1", None) for p in plist}
-        if len(a1) != 1 or None in a1:
+        if None in a1:
             return None
         base = plist[0]
+        if len(a1) > 1:
+            # Places in several governorates ("طرطوس وجبلة"): the toll is kept once, at the first one's
+            # governorate level, named after all of them.
+            g = _governorate_of(base, self.res.gaz) if (base.geo_precision or 1) < 3 else base
+            return _Coarse(start=base.start, end=base.end, text=" / ".join(getattr(p, "text", "") for p in plist),
+                           place_id=None, name_en=" / ".join(sorted(x for x in a1 if x)), name_ar=None,
+                           place_type="region", admin1=base.admin1, admin2=None, admin3=None,
+                           lat=getattr(g, "lat", None), lon=getattr(g, "lon", None), geo_precision=3)
         lat = sum(getattr(p, "lat", 0) or 0 for p in plist) / len(plist)
         lon = sum(getattr(p, "lon", 0) or 0 for p in plist) / len(plist)
         level = 2 if len(a2) == 1 and None not in a2 else 3
@@ -690,6 +736,7 @@ class Extractor:
         The casualty finder's victim class decides; else the victim words right after a casualty or attack
         word ("مقتل عنصرين", "هجوم على حاجز"); a massacre is against civilians.
         """
+        rx = _rx()
         if any(h.cat == "massacre" for h in shits):
             return False
         anchors = [(m.start, m.end) for m in scas] + [(h.start, h.end) for h in shits if h.cat == "trigger"]
@@ -703,27 +750,12 @@ class Extractor:
         mil = sum(1 for h in shits if h.cat == "military" and near(h) and not perp_side(h))
         civ = sum(1 for h in shits if h.cat == "civilian" and near(h))
         for m in scas:
-            rx = _rx()
             v = getattr(m, "victims", None)
             if v == "fighters":
                 mil += 2
             elif v == "civilians":
                 civ += 2
         return mil > 0 and mil >= civ
-
-    @staticmethod
-    def _after_rule(decisions: list[TypeDecision], folded: str, lex, trig) -> list[TypeDecision]:
-        if not decisions or decisions[0].event_type == "Strategic developments":
-            return decisions
-        strat = [h for h in trig if lex.groups[h.group].kind in ("strategic", "agreement")]
-        if not strat:
-            return decisions
-        v = decisions[0].trigger
-        if strat[0].start < v.start and re.search(r"(?:بعد|عقب|اثر|خلفيه|اندلاع)\s*\S*\s*$", folded[max(0, v.start - 25):v.start]):
-            h = strat[0]
-            g = lex.groups[h.group]
-            return [TypeDecision(g.event_type, g.sub_event_type, g.kind, h, 0.6)]
-        return decisions
 
     def _actors(self, sactors, shits, dec, folded, s):
         """actor1 = the perpetrator, actor2 = the target, from the actor lexicon's mentions in the sentence.
@@ -764,6 +796,10 @@ class Extractor:
         return prev.event_type != "Strategic developments" or not prev.figs
 
     def _add_figs(self, c: Cand, figs: dict, ftxt: str, adjacent: bool):
+        """Join a later report's figures to an event: equal figures are the same people; a cumulative toll
+        replaces; other victims ("كما قتل آخر", a body found) add; otherwise the larger figure stands. A smaller
+        figure that is a part of the stated total is remembered, so that "45 … بينما 25 آخرين" after a total
+        of 70 is read as its breakdown, not as 25 more."""
         rx = _rx()
         others = bool(rx.others.search(ftxt))
         for k, f in figs.items():
@@ -777,9 +813,14 @@ class Extractor:
             elif old.n == f.n:
                 continue
             elif (others and adjacent) or f.body:
+                part = c.parts.pop(k, None)
+                if part is not None and part + f.n <= old.n:
+                    continue  # the rest of a breakdown of the total already stated
                 c.figs[k] = Fig(old.n + f.n, old.qualifier if old.qualifier != "exact" else f.qualifier)
             elif f.n > old.n:
                 c.figs[k] = f
+            else:
+                c.parts[k] = f.n
 
     def _cand(self, s, e, si, para, dec, d, prec, src, place, psrc, text, a1, a2, figs, multi=False,
               folded: str = "") -> Cand:
@@ -804,7 +845,8 @@ class Extractor:
             if c.anaphoric:
                 target = self._antecedent(out, c)
             for o in reversed(out) if target is None else ():
-                if self._same(o, c) or self._followup_of(o, c) or self._undated_same(o, c):
+                if (self._same(o, c) or self._followup_of(o, c) or self._undated_same(o, c)
+                        or self._restatement(o, c)):
                     target = o
                     break
             if target is None:
@@ -814,8 +856,7 @@ class Extractor:
             better_date = _DATE_RANK[c.date_src] < _DATE_RANK[target.date_src]
             if better_date:
                 target.date, target.precision, target.date_src = c.date, c.precision, c.date_src
-            if c.place is not None and (target.place is None or (c.place_src == "own" and (
-                    target.place_src != "own" or (better_date and not c.anaphoric and _finer(c, target))))):
+            if self._better_place(c, target, better_date):
                 target.place, target.place_src, target.loc_ar, target.geo_precision = c.place, c.place_src, c.loc_ar, c.geo_precision
             if (target.kind == "outcome" and c.kind != "outcome") or (
                     (target.event_type == c.event_type or c.sub_event_type == "Suicide bomb") and c.prio > target.prio):
@@ -827,6 +868,24 @@ class Extractor:
                 target.end = max(target.end, c.end)
             target.strength = max(target.strength, c.strength)
         return self._absorb_coarse(out)
+
+    @staticmethod
+    def _better_place(c: Cand, target: Cand, better_date: bool) -> bool:
+        """Should the merged event take c's place? A country-level place gives way to any governorate's;
+        an own place beats a carried one; a finer own place beats a coarser one."""
+        if c.place is None:
+            return False
+        if target.place is None:
+            return True
+        if _place_attr(target.place, "admin1") is None and _place_attr(c.place, "admin1") is not None:
+            return True
+        if c.place_src != "own":
+            return False
+        if target.place_src != "own":
+            return True
+        if better_date and not c.anaphoric and _finer(c, target):
+            return True
+        return (c.geo_precision or 1) < (target.geo_precision or 1)
 
     @staticmethod
     def _absorb_coarse(cands: list[Cand]) -> list[Cand]:
@@ -871,6 +930,8 @@ class Extractor:
     def _antecedent(out: list[Cand], c: Cand) -> Cand | None:
         """The event a definite trigger ("الهجوم", "الانفجار") refers back to: the last violent one, close by."""
         for o in reversed(out):
+            if o.sent == c.sent and (o.multi or c.multi):
+                continue  # several sites of one sentence stay apart
             if o.event_type == "Strategic developments" or (
                     (o.event_type in ("Protests", "Riots")) != (c.event_type in ("Protests", "Riots"))):
                 continue
@@ -908,6 +969,21 @@ class Extractor:
         return _same_area(a, b)
 
     @staticmethod
+    def _restatement(a: Cand, b: Cand) -> bool:
+        """The same toll told again a little later ("استشهد ثلاثة مدنيين …" then "ما أدى إلى استشهاد ثلاثة
+        مدنيين"), same type and day: the same incident, even where the second names another place
+        (the attackers' area, the source's town). Only figures of two or more identify an incident."""
+        if a.event_type != b.event_type or a.date != b.date or not 0 < b.sent - a.sent <= 3:
+            return False
+        if b.date_src == "own" and a.date_src == "own" and a.date != b.date:
+            return False
+        for k in ("killed", "wounded"):
+            fa, fb = a.figs.get(k), b.figs.get(k)
+            if fa and fb and fa.n and fb.n and fa.n == fb.n and fa.n >= 2:
+                return True
+        return False
+
+    @staticmethod
     def _undated_same(a: Cand, b: Cand) -> bool:
         """One report has no date of its own (publication date): same type in the same governorate merges."""
         if (a.date_src == "published") == (b.date_src == "published"):
@@ -916,12 +992,12 @@ class Extractor:
             return False
         if a.sub_event_type != b.sub_event_type and not _same_blast(a, b):
             return False
-        if a.place_src == "own" and b.place_src == "own" and a.place is not None and b.place is not None and not (
-                _same_area(a, b)):
-            return False
         undated = a if a.date_src == "published" else b
         if _place_attr(undated.place, "admin1") is None and (undated.geo_precision or 1) >= 3:
             return True  # "الساحل السوري", "شمال شرق سوريا": a standfirst over the events that follow
+        if a.place_src == "own" and b.place_src == "own" and a.place is not None and b.place is not None and not (
+                _same_area(a, b)):
+            return False
         return _place_attr(a.place, "admin1") is not None and _place_attr(a.place, "admin1") == _place_attr(b.place, "admin1")
 
     @staticmethod
@@ -946,7 +1022,9 @@ class Extractor:
         if a.place_src != "own" or b.place_src != "own":
             return getattr(pa, "admin1", None) == getattr(pb, "admin1", None) and (
                 (a.geo_precision or 1) > 1 or (b.geo_precision or 1) > 1)
-        return False
+        # Two area-level descriptions in one governorate ("ريف الحسكة الشرقي", "ناحية الهول"): one location.
+        return (getattr(pa, "admin1", None) is not None and getattr(pa, "admin1", None) == getattr(pb, "admin1", None)
+                and (a.geo_precision or 1) > 1 and (b.geo_precision or 1) > 1 and a.sent != b.sent)
 
     # ------------------------------------------------------------------ rows
     def _rows(self, article: dict, text: str, cands: list[Cand]) -> list[dict]:
@@ -1063,11 +1141,11 @@ class _Coarse:
 
 
 def _clauses(sents, folded, hits, cas):
+    rx = _rx()
     starts_h = [h.start for h in hits if h.cat == "trigger"]
     starts_c = [m.start for m in cas]
 
     def has_event(a, b):
-        rx = _rx()
         i = bisect.bisect_left(starts_h, a)
         j = bisect.bisect_left(starts_c, a)
         return (i < len(starts_h) and starts_h[i] < b) or (j < len(starts_c) and starts_c[j] < b)

@@ -78,9 +78,26 @@ def _parse_date(value) -> date | None:
         return None
 
 
+# Embedded content whose text must never reach the article (trafilatura keeps the text of these);
+# <script> stays for trafilatura, which drops it itself but reads JSON-LD dates from it.
+_EMBED_TAGS = ("iframe", "noscript", "object", "embed", "template", "frame", "frameset", "applet")
+
+
+def _strip_embedded(html: str) -> str:
+    import lxml.html
+
+    try:
+        doc = lxml.html.document_fromstring(html)
+    except Exception:
+        return html
+    for el in doc.xpath("|".join(f"//{t}" for t in _EMBED_TAGS)):
+        el.drop_tree()
+    return lxml.html.tostring(doc, encoding="unicode")
+
+
 def extract_html(html: str, url: str | None = None, ingest_date: date | None = None) -> HtmlContent:
     """Extract main text, title and metadata date; never raises on bad markup."""
-    html = _XML_DECL.sub("", html, count=1)
+    html = _strip_embedded(_XML_DECL.sub("", html, count=1))
     text, title, published = "", None, None
     try:
         import trafilatura

@@ -287,6 +287,10 @@ def _read_sidecar(path: Path, ctx: _Ctx) -> tuple[dict | None, str | None]:
 def _read_file(item: InputItem, ctx: _Ctx) -> list[dict]:
     sp = item.source_path
     stem_key = safe_key(item.path.stem)[0] or "input"
+    if item.kind == "link":  # never read: it points outside the input folder
+        ident = f"link:{sp}".encode("utf-8", "backslashreplace")
+        return [_quarantine(ctx, sp, stem_key, sha256_bytes(ident), ident,
+                            "symbolic link to a file outside the input folder (not read)")]
     size = item.path.stat().st_size
     content_hash = archive_file(item.path, ctx.raw_dir)
     ident = content_hash.encode()  # quarantine ids of unread files hash the digest, not the bytes
@@ -363,6 +367,10 @@ def _read_jsonl(item: InputItem, ctx: _Ctx, file_hash: str) -> list[dict]:
         except json.JSONDecodeError as exc:
             out.append(_quarantine(ctx, sp, fallback_key, content_hash, line,
                                    f"malformed JSONL line {n}: invalid JSON ({exc.msg} at column {exc.colno})"))
+            continue
+        except (RecursionError, ValueError) as exc:  # absurdly nested or otherwise unparseable: this line only
+            out.append(_quarantine(ctx, sp, fallback_key, content_hash, line,
+                                   f"malformed JSONL line {n}: {type(exc).__name__}"))
             continue
         if not isinstance(rec, dict):
             out.append(_quarantine(ctx, sp, fallback_key, content_hash, line,

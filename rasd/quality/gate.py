@@ -13,6 +13,7 @@ import html
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -312,6 +313,12 @@ def apply_quarantine(tables: dict[str, pa.Table], quarantine: pa.Table, keep: di
     return out
 
 
+def _md_escape(text: str) -> str:
+    """Article text inside the Markdown artifact: no HTML, links, images or table breaks can come from it."""
+    text = html.escape(text)
+    return re.sub(r"([\\`*_{}\[\]()#+!|<>~-])", r"\\\1", text)
+
+
 def _quarantine_row(suite: str, row, failure: dict, expectation: str) -> dict:
     key = ROW_KEY[suite]
     article_id = row.get("article_id")
@@ -370,8 +377,8 @@ class GateReport:
                 ex = f["examples"][0] if f["examples"] else ""
                 if isinstance(ex, dict):
                     ex = ", ".join(f"{k}={v}" for k, v in ex.items())
-                ex = str(ex).replace("|", "\\|").replace("\n", " ")[:120]
-                lines.append(f"| {f['suite']} | {f['expectation']} | {f['severity']} | {f['level']} | {f['unexpected_count']} | {html.escape(ex)} |")
+                ex = _md_escape(str(ex).replace("\n", " ")[:120])
+                lines.append(f"| {f['suite']} | {f['expectation']} | {f['severity']} | {f['level']} | {f['unexpected_count']} | {ex} |")
         if self.docs_index:
             lines += ["", f"Data Docs: `{self.docs_index}`"]
         return "\n".join(lines) + "\n"

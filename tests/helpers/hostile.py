@@ -6,6 +6,7 @@ Every text is written for the purpose (short, synthetic reports), never copied f
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +152,21 @@ def build(root: Path, big: bool = True, copies: int = N_COPIES) -> dict[str, Exp
     # A file rasd cannot read at all.
     (root / "notes.docx").write_bytes(b"PK\x03\x04" + b"\0" * 64)
     exp["notes.docx"] = Expect("quarantined", ("unsupported",))
+    # File names: not valid UTF-8 (a ZIP made on Windows-1256), with a newline; ids and titles with lone surrogates.
+    raw_name = b"cp1256-\xe4\xd9.txt"
+    with open(os.path.join(os.fsencode(root), raw_name), "wb") as fh:
+        fh.write(REPORT.replace("نوى", "الصورة").encode("utf-8"))
+    exp[visible(os.fsdecode(raw_name))] = Expect("ok")
+    (root / "new\nline.txt").write_text(REPORT.replace("نوى", "المسيفرة"), encoding="utf-8")
+    exp["new\nline.txt"] = Expect("ok")
+    (root / "surrogate.txt").write_text(REPORT.replace("نوى", "خربة غزالة"), encoding="utf-8")
+    (root / "surrogate.json").write_text('{"id": "\\ud800x", "title": "\\udfff", "published_at": "2022-10-17"}', encoding="utf-8")
+    exp["surrogate.txt"] = Expect("ok")
+    # A symlink to a file outside the input folder: must not pull the machine's files into the warehouse.
+    os.symlink("/etc/passwd", root / "leak.txt")
+    exp["leak.txt"] = Expect("ok_or_quarantined", (), "see test_symlink_outside_the_input_is_not_read")
+    # A FIFO is not a file: skipped (never opened: reading it would block the run forever), not an article.
+    os.mkfifo(root / "pipe.txt")
     # The same article many times: one ok, the rest duplicates of it, no extra events.
     dup = root / "copies"
     dup.mkdir()
@@ -158,6 +174,11 @@ def build(root: Path, big: bool = True, copies: int = N_COPIES) -> dict[str, Exp
         (dup / f"copy-{i:04d}.txt").write_text(DUP_TEXT, encoding="utf-8")
         exp[f"copies/copy-{i:04d}.txt"] = Expect("ok", (), "duplicate")
     return exp
+
+
+def visible(s: str) -> str:
+    """How rasd shows a string that is not valid UTF-8 (lone surrogates as backslash escapes)."""
+    return s.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int, int]]:
