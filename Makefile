@@ -30,12 +30,15 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow"
 
-# Accuracy on the shared dev corpora (../shared): one line per set.
+# Accuracy on the shared dev corpora (../shared), one line per set. EVAL_MODE=full runs the whole pipeline
+# (ingest → … → publish, in-process) into a temporary warehouse and scores the published tables;
+# EVAL_MODE=fast runs ingest + extraction only (quicker while tuning rules).
+EVAL_MODE ?= full
 eval: $(STAMP)
-	$(BIN)/python -m rasd.evaluate $(if $(CORPUS),--corpus $(CORPUS)) $(if $(GOLD),--gold $(GOLD))
+	RASD_EVAL_NO_PREFECT=1 $(BIN)/python -m rasd.evaluate --mode $(EVAL_MODE) $(if $(CORPUS),--corpus $(CORPUS)) $(if $(GOLD),--gold $(GOLD))
 
 bench-extract: $(STAMP)
-	$(BIN)/python bench/bench_extract.py
+	$(BIN)/python bench/bench_extract.py --seconds 5
 
 # Re-resolve the pins after changing dependencies in pyproject.toml.
 lock:

@@ -369,7 +369,13 @@ def resolve_incidents(ctx: RunContext, events_path: Path, articles_path: Path) -
     events = pq.read_table(events_path)
     articles = conform("articles", pq.read_table(articles_path))
     previous = read_table(ctx.layout.current_publication(), "incident_reports")
-    incidents, reports = resolve(events, articles, ctx.settings, previous)
+    merge, split = [], set()
+    if ctx.settings.corrections:
+        from rasd.corrections import load_corrections
+
+        corr = load_corrections(ctx.settings.corrections)
+        merge, split = corr.merge_pairs, corr.split_ids
+    incidents, reports = resolve(events, articles, ctx.settings, previous, force_merge=merge, force_split=split)
     inc_path, rep_path = ctx.work / "incidents.parquet", ctx.work / "incident_reports.parquet"
     pq.write_table(conform("incidents", incidents), inc_path)
     pq.write_table(conform("incident_reports", reports), rep_path)

@@ -437,13 +437,40 @@ def _assign_ids(reports: list[_Report], incidents: list[_Incident], previous: pa
         used.add(cand)
 
 
+def _apply_overrides(reports, daily: list, settings, force_merge, force_split) -> list:
+    """Analyst corrections: take split reports out of their incidents, then force merges of two reports' incidents."""
+    if not force_merge and not force_split:
+        return daily
+    by_event = {r.event_id: r.idx for r in reports}
+    for eid in sorted(force_split or ()):
+        i = by_event.get(eid)
+        for inc in daily:
+            if i is not None and i in inc.members and len(inc.members) > 1:
+                inc.members.remove(i)
+                daily.append(_Incident([i]))
+                break
+    for a, b in force_merge or ():
+        ia, ib = by_event.get(a), by_event.get(b)
+        ka = next((k for k, inc in enumerate(daily) if ia in inc.members), None)
+        kb = next((k for k, inc in enumerate(daily) if ib in inc.members), None)
+        if ka is None or kb is None or ka == kb:
+            continue  # unknown, summary-level, or already together
+        daily[ka].members = sorted(set(daily[ka].members) | set(daily[kb].members))
+        del daily[kb]
+    for inc in daily:
+        _describe(reports, inc, settings)
+    return daily
+
+
 def resolve(events: pa.Table, articles: pa.Table, settings, previous: pa.Table | None = None,
-            previous_events: pa.Table | None = None) -> tuple[pa.Table, pa.Table]:
+            previous_events: pa.Table | None = None, force_merge=(), force_split=()) -> tuple[pa.Table, pa.Table]:
     """Merge event reports from different articles into incidents.
 
     Returns ``(incidents, incident_reports)`` conforming to ``rasd.schema``. ``previous`` is the previous
     publication's ``incident_reports``; its ids are kept for incidents that keep their reports.
     ``previous_events`` is accepted for API symmetry and not needed (event ids are stable).
+    ``force_merge`` (pairs of event ids) and ``force_split`` (event ids) are analyst corrections applied to
+    day-level incidents after clustering.
     """
     reports = _reports(events, articles)
     day_idx = [r.idx for r in reports if r.precision == "day" and r.day is not None]
@@ -454,6 +481,7 @@ def resolve(events: pa.Table, articles: pa.Table, settings, previous: pa.Table |
     daily += [_Incident([i]) for i in undated]  # nothing to match an undated report on: it stands alone
     for inc in daily:
         _describe(reports, inc, settings)
+    daily = _apply_overrides(reports, daily, settings, force_merge, force_split)
 
     # Index day-level incidents by block (and by the named place they are at) so that each summary looks
     # only at its own governorate, weeks and town.

@@ -120,3 +120,65 @@ def test_every_command_has_help():
     for cmd in ([], ["run"], ["sql"], ["serve"], ["schema"]):
         r = subprocess.run([str(RASD), *cmd, "--help"], capture_output=True, text=True)
         assert r.returncode == 0 and "Usage" in r.stdout, cmd
+
+
+def _copy_warehouse(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst, symlinks=True)
+    return dst
+
+
+def test_a_correction_changes_the_published_numbers_and_survives_a_rerun(published, tmp_path):
+    wh = _copy_warehouse(published[0], tmp_path / "wh")
+    con = read_only_connection(wh)
+    event_id, before = con.execute(
+        "select event_id, fatalities from events where fatalities is not null order by fatalities desc, event_id limit 1"
+    ).fetchone()
+    weekly_before = con.execute("select sum(fatalities_high) from weekly_incidents").fetchone()[0]
+    con.close()
+    corr = tmp_path / "corrections.yaml"
+    corr.write_text(
+        "corrections:\n"
+        f"  - event_id: {event_id}\n    field: fatalities\n    value: {before + 3}\n"
+        "    reason: a follow-up report names more victims\n    analyst: test\n    date: 2026-11-22\n",
+        encoding="utf-8")
+    settings = load_settings(corrections=corr)
+    for _ in range(2):  # applied on the run that introduces it, and again on a re-run
+        run_local(settings, SAMPLE, wh, log=lambda *a: None)
+        con = read_only_connection(wh)
+        fat, audit = con.execute("select fatalities, correction from events where event_id = ?", [event_id]).fetchone()
+        assert fat == before + 3 and "reason" not in audit and "follow-up report" in audit
+        high = con.execute("select i.fatalities_high from incidents i join incident_reports r using (incident_id) "
+                           "where r.event_id = ?", [event_id]).fetchone()[0]
+        assert high >= before + 3  # the corrected figure reaches the incident and the weekly table
+        assert con.execute("select sum(fatalities_high) from weekly_incidents").fetchone()[0] >= weekly_before + 3
+        con.close()
+    # withdrawn: the extracted figure comes back
+    run_local(load_settings(), SAMPLE, wh, log=lambda *a: None)
+    con = read_only_connection(wh)
+    assert con.execute("select fatalities, correction from events where event_id = ?", [event_id]).fetchone() == (before, None)
+
+
+@pytest.mark.slow
+def test_a_failed_table_level_expectation_blocks_publishing(published, tmp_path):
+    import json
+
+    wh = _copy_warehouse(published[0], tmp_path / "wh")
+    current = Layout(wh).current_publication()
+    exp = tmp_path / "expectations"
+    shutil.copytree(ROOT / "expectations", exp)
+    suite = json.loads((exp / "weekly_incidents.json").read_text(encoding="utf-8"))
+    suite["expectations"].append({"type": "expect_table_row_count_to_be_between", "kwargs": {"max_value": 0},
+                                  "meta": {"name": "test_no_rows_allowed", "severity": "critical", "level": "table",
+                                           "notes": "test-only: always fails on a non-empty table"}})
+    (exp / "weekly_incidents.json").write_text(json.dumps(suite), encoding="utf-8")
+    inp = tmp_path / "in"
+    shutil.copytree(SAMPLE, inp)
+    (inp / "extra.txt").write_text("قتل عنصران من قوات النظام بهجوم في بلدة طفس بريف درعا، الأحد 16 تشرين الأول 2022.\n",
+                                   encoding="utf-8")
+    r = subprocess.run([str(RASD), "run", "--input", str(inp), "--warehouse", str(wh), "--no-prefect"],
+                       capture_output=True, text=True, env={**os.environ, "RASD_EXPECTATIONS_DIR": str(exp)}, cwd=ROOT)
+    assert r.returncode != 0
+    assert "quality gate failed" in r.stderr and "test_no_rows_allowed" in r.stderr
+    assert Layout(wh).current_publication() == current  # the previous publication stays exactly as it was
+    con = read_only_connection(wh)
+    assert con.execute("select count(*) from articles").fetchone()[0] == 5

@@ -387,3 +387,21 @@ def test_invariants_on_random_reports(seed):
     shuffled = events[:]
     random.Random(seed).shuffle(shuffled)
     assert run(shuffled, arts) == (incidents, links)
+
+
+def test_analyst_merge_and_split_corrections_override_the_rules():
+    arts = [art("c1", "Enab Baladi", D(2023, 1, 9)), art("c2", "North Press", D(2023, 1, 10))]
+    events = [ev("v1", "c1", D(2023, 1, 9), JASIM, "Violence against civilians", "Attack", "Unidentified armed group",
+                 "Civilians", killed=1),
+              ev("v2", "c2", D(2023, 1, 9), NIMR, "Violence against civilians", "Attack", "Unidentified armed group",
+                 "Civilians", killed=2)]
+    # different villages: two incidents by rule; an analyst says they are the same killing
+    inc, links = resolve(to_arrow("events", events), to_arrow("articles", arts), S, force_merge=[("v1", "v2")])
+    assert inc.num_rows == 1 and inc.to_pylist()[0]["n_reports"] == 2
+    assert inc.to_pylist()[0]["fatalities_low"] == 1 and inc.to_pylist()[0]["fatalities_high"] == 2
+    # same town, same day: one incident by rule; an analyst splits the second report out
+    events[1] = ev("v2", "c2", D(2023, 1, 9), JASIM, "Violence against civilians", "Attack",
+                   "Unidentified armed group", "Civilians", killed=1)
+    assert run(events, arts)[0].__len__() == 1
+    inc, _ = resolve(to_arrow("events", events), to_arrow("articles", arts), S, force_split={"v2"})
+    assert inc.num_rows == 2
