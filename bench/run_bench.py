@@ -422,6 +422,8 @@ def main(argv=None) -> int:
         rep["base"] = child(corpus, wh, a.profile, out / f".run-base-{stamp}.json")
         rep["loads"] += [tuple(rep["base"]["load_before"]), tuple(rep["base"]["load_after"])]
         rep["sizes_base"] = output_sizes(wh) if a.incremental else None
+        # partial report: the base figures survive an interrupted incremental run
+        (out / f"report-n{a.size}-{stamp}.partial.json").write_text(json.dumps(rep, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
         if a.incremental:
             rep["floor_incremental"] = raw_floor([incr])
             inside = corpus / INCR_NAME
@@ -441,6 +443,7 @@ def main(argv=None) -> int:
     if a.drop_corpus:
         shutil.rmtree(corpus, ignore_errors=True)
         shutil.rmtree(incr, ignore_errors=True)
+    (out / f"report-n{a.size}-{stamp}.partial.json").unlink(missing_ok=True)
     md = render(rep)
     (out / f"report-n{a.size}-{stamp}.json").write_text(json.dumps(rep, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
     (out / f"report-n{a.size}-{stamp}.md").write_text(md, encoding="utf-8")

@@ -187,9 +187,6 @@ def test_event_dates_in_1900_or_the_future_are_never_published(run):
     assert not _q(run, "select * from weekly_incidents where week_start < date '1990-01-01' or week_start > current_date")
 
 
-@pytest.mark.xfail(strict=False, reason="rasd/extract/events.py _sentence_date drops a date after publication as 'a plan' "
-                   "even in a past-tense killing report ('قتل ... يوم 3 آذار 2099'); the event then silently takes the "
-                   "publication date instead of being left undated or flagged for review")
 @slow
 def test_an_event_dated_in_the_future_is_not_silently_redated(run):
     rows = _q(run, "select event_date, evidence from events where article_id = ? and evidence like '%2099%'",

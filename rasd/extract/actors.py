@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import operator
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import ahocorasick
@@ -119,32 +120,67 @@ def find_actors(folded: str, lex: ActorLexicon, published_at: dt.date | None) ->
     if isinstance(published_at, dt.datetime):
         published_at = published_at.date()
     n = len(folded)
+    isalpha = str.isalpha
     found = []
+    chosen: dict[int, Actor | None] = {}   # id(acts) -> reading at published_at (acts live in the automaton)
     for end_idx, (key, stripped, acts) in lex.automaton.iter(folded):
-        start, end = end_idx - len(key) + 1, end_idx + 1
-        if end < n and folded[end].isalpha():
+        end = end_idx + 1
+        if end < n and isalpha(folded[end]):
             continue
-        ws = start
-        while ws > 0 and folded[ws - 1].isalpha() and start - ws <= 4:
-            ws -= 1
-        prefix = folded[ws:start]
-        if prefix not in _PREFIXES or (ws > 0 and folded[ws - 1].isalpha()):
-            continue
+        start = end - len(key)
+        if start and isalpha(folded[start - 1]):
+            ws = start - 1
+            while ws > 0 and isalpha(folded[ws - 1]) and start - ws <= 4:
+                ws -= 1
+            prefix = folded[ws:start]
+            if prefix not in _PREFIXES or (ws > 0 and isalpha(folded[ws - 1])):
+                continue
+        else:
+            prefix = ""
         if stripped != _PREFIXES[prefix]:
             continue  # the article belongs to the stripped form only ("للنظام"); "الداعش" is not "داعش"
-        actor = _choose(acts, published_at)
+        k = id(acts)
+        if k in chosen:
+            actor = chosen[k]
+        else:
+            actor = chosen[k] = _choose(acts, published_at)
         if actor is None:
             continue
-        found.append((start, end, len(prefix), actor, acts))
-    found.sort(key=lambda f: (-(f[1] - f[0] + f[2]), f[0]))
-    taken: list[tuple[int, int]] = []
+        # sort key: longest match (proclitics included) first, then leftmost
+        found.append(((start - end - len(prefix)) * _POS_LIMIT + start, start, end, len(prefix), actor, acts))
+    found.sort(key=_first)
+    taken = bytearray(n + 1)
     out = []
-    for start, end, plen, actor, acts in found:
+    new = _new_mention
+    for _, start, end, plen, actor, acts in found:
         s = start - plen
-        if any(s < e and b < end for b, e in taken):
+        if 1 in taken[s:end]:
             continue
-        taken.append((s, end))
-        out.append(ActorMention(start, end, folded[start:end], actor.actor_id, actor.name, actor.inter,
-                                tuple(a.actor_id for a in acts if a.actor_id != actor.actor_id)))
-    out.sort(key=lambda m: m.start)
+        taken[s:end] = b"\x01" * (end - s)
+        aid = actor.actor_id
+        out.append(new((start, end, folded[start:end], aid, actor.name, actor.inter,
+                        tuple(a.actor_id for a in acts if a.actor_id != aid))))
+    out.sort(key=_start)
     return out
+
+
+_POS_LIMIT = 1 << 40                  # above any text offset: (length, start) packed into one sort key
+_first = operator.itemgetter(0)
+_start = operator.attrgetter("start")
+
+
+def _fast_init(cls):
+    """A constructor for a frozen dataclass from all its field values in order, without the per-field
+    ``object.__setattr__`` of the generated ``__init__`` (same object, several times cheaper)."""
+    names = tuple(f.name for f in fields(cls))
+    new = object.__new__
+
+    def make(values: tuple):
+        o = new(cls)
+        o.__dict__.update(zip(names, values))
+        return o
+
+    return make
+
+
+_new_mention = _fast_init(ActorMention)

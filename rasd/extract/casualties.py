@@ -419,6 +419,9 @@ def _is_part(toks, i: int, lex: _CasLex) -> bool:
 _BEFORE, _BEFORE_LONG, _AFTER = 90, 320, 140
 _SENT_END = re.compile(r"[!?؟؛\n]|\.(?![0-9])")
 _SPLIT_RE = re.compile(r"(?<![\u0621-\u064a])[\u0621-\u064a] [\u0621-\u064a] ")
+# Every _SPLIT_RE match at p holds " X " at p + 1; this literal-led pattern is found ~10x faster, so the
+# lookbehind pattern runs only from just before its first hit (identical matches).
+_SPLIT_HINT = re.compile(r" [\u0621-\u064a] ")
 _LETTER = re.compile(r"[\u0621-\u064a]")
 _SPACE = " \n\t"
 
@@ -461,8 +464,10 @@ def _seeds(folded: str, start: int, end: int) -> list[tuple[int, int, int]]:
         last = ws
         back = _BEFORE_LONG if trig is not None and trig.pos == "suffixed" else _BEFORE
         out.append((ws, we, back))
-    for m in _SPLIT_RE.finditer(folded, start, end):
-        out.append((m.start(), m.end(), _BEFORE))
+    h = _SPLIT_HINT.search(folded, start, end)
+    if h is not None:
+        for m in _SPLIT_RE.finditer(folded, max(start, h.start() - 1), end):
+            out.append((m.start(), m.end(), _BEFORE))
     out.sort()
     return out
 
@@ -512,7 +517,8 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
     toks = tokenize(folded, start, end)
     if not toks:
         return []
-    if _SPLIT_RE.search(folded, start, end):
+    h = _SPLIT_HINT.search(folded, start, end)
+    if h is not None and _SPLIT_RE.search(folded, max(start, h.start() - 1), end):
         toks = _merge_split_letters(folded, toks, lex)
     n = len(toks)
     forms = [t[2] for t in toks]
@@ -879,10 +885,11 @@ def _cumulative(folded: str, pos: int, lo: int, lex: _CasLex) -> bool:
     """A cumulative cue (حصيلة، ارتفع، بلغ) earlier in the same sentence, within 250 characters."""
     s = max(lo, pos - 250)
     chunk = folded[s:pos]
-    cut = max(chunk.rfind(c) for c in ".!?؟؛\n")
+    rfind = chunk.rfind
+    cut = max(rfind("."), rfind("!"), rfind("?"), rfind("؟"), rfind("؛"), rfind("\n"))
     if cut >= 0:
         chunk = chunk[cut + 1:]
-    return any(w in lex.cumulative_all for w in chunk.split())
+    return not lex.cumulative_all.isdisjoint(chunk.split())
 
 
 def _count_noun(t, trig, definite, toks, analyses, lex, num_end, ends_at, fig_at, used_trig, emit, backward):

@@ -565,8 +565,10 @@ class Extractor:
             if rx.since.search(folded, max(0, m.start - 6), m.start):
                 continue  # "منذ صباح الجمعة": when something ongoing began, not the day of this report
             if published is not None:
-                if d > published + dt.timedelta(days=1):
-                    continue  # a future date: a plan, a deadline
+                if d > published + dt.timedelta(days=1) and not getattr(m, "year_explicit", False):
+                    continue  # a future date: a plan, a deadline ("الجمعة المقبلة")
+                # a future date with its year written ("3 آذار 2099") is kept: most likely a typo, and the
+                # quality gate holds the event for review instead of it silently taking another date
                 if (published - d).days > self.max_age:
                     hist += 1
                     continue

@@ -9,6 +9,7 @@ The lexicon is ``rasd/data/numbers.yaml``; it is loaded once, lazily.
 """
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,7 +48,13 @@ _TIME_CUES = frozenset({"الساعه", "ساعه"})
 def tokenize(folded: str, start: int = 0, end: int | None = None) -> list[tuple[int, int, str]]:
     """Tokens (start, end, form) of folded[start:end]."""
     end = len(folded) if end is None else end
-    return [(m.start(), m.end(), m.group()) for m in TOKEN_RE.finditer(folded, start, end)]
+    ms = list(TOKEN_RE.finditer(folded, start, end))
+    # map() over the match methods runs the per-token calls in C (faster than a comprehension)
+    return list(zip(map(_M_START, ms), map(_M_END, ms), map(_M_GROUP, ms)))
+
+
+_M_START, _M_END, _M_GROUP = re.Match.start, re.Match.end, re.Match.group
+_FORM = operator.itemgetter(2)
 
 
 @dataclass(frozen=True)
@@ -314,7 +321,8 @@ def scan_numbers(toks) -> list[NumTok]:
     n = len(toks)
     out: list[NumTok] = []
     starters = lex.starters
-    cands = [k for k, t in enumerate(toks) if t[2] in starters or "0" <= t[2][0] <= "9"]
+    # a number starts at a starter word or a digit ("0" <= form < ":" is "0" <= form[0] <= "9")
+    cands = [k for k, w in enumerate(map(_FORM, toks)) if w in starters or "0" <= w < ":"]
     nxt_free = 0
     for i in cands:
         if i < nxt_free:

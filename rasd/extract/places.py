@@ -12,6 +12,7 @@ import bisect
 import csv
 import functools
 import math
+import operator
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field, fields, replace
@@ -455,14 +456,10 @@ _LOCATOR_GAP = re.compile(rf"^{_SEP}(?:(?:{'|'.join(_LOCATOR_WORDS)}){_SEP}){{0,
 _STRONG_CUES = ("settlement", "neighbourhood", "subdistrict", "governorate")
 
 
-@dataclass(slots=True)
 class _Raw:
-    start: int
-    end: int
-    key: str
-    entries: tuple
-    prefix: str
-    article: bool = False             # entries are those of the name read with its article (key + "ال")
+    """One gazetteer match in the text, annotated and resolved by find_places (a plain class: ~40 are
+    made per article, and only the first fields differ from the defaults when they are made)."""
+
     cue: str | None = None
     near: bool = False
     not_place: bool = False
@@ -478,29 +475,47 @@ class _Raw:
     filtered: tuple = ()
     info: "_CueInfo | None" = None
 
+    def __init__(self, start: int, end: int, key: str, entries: tuple, prefix: str, article: bool,
+                 form: "_FormInfo"):
+        self.start = start
+        self.end = end
+        self.key = key
+        self.entries = entries
+        self.prefix = prefix
+        self.article = article            # entries are those of the name read with its article (key + "ال")
+        self.form = form
+
 
 class _FormInfo:
     """What a surface form's entries say, whatever the article: candidate ids, strong/region readings."""
 
-    __slots__ = ("candidates", "has_strong", "has_region")
+    __slots__ = ("candidates", "has_strong", "has_region", "_others")
 
     def __init__(self, entries):
         self.candidates = tuple(dict.fromkeys(e.target.place_id or e.target.tid for e in entries
                                               if not e.target.tid.startswith("G_")))
         self.has_strong = any(e.level == STRONG for e in entries)
         self.has_region = any(e.target.place_type == "region" for e in entries)
+        self._others: dict[str, tuple[str, ...]] = {}
+
+    def others(self, chosen: str) -> tuple[str, ...]:
+        """The candidates other than the chosen one."""
+        o = self._others.get(chosen)
+        if o is None:
+            o = self._others[chosen] = tuple(c for c in self.candidates if c != chosen)
+        return o
 
 
 class _CueInfo:
     """A surface form's entries once filtered by the cue before it, and the pass-1 facts they give."""
 
-    __slots__ = ("filtered", "sure_pc", "anchor", "admin1s", "targets", "ranked")
+    __slots__ = ("filtered", "sure_pc", "anchor", "admin1s", "points", "ranked")
 
     def __init__(self, r: "_Raw", gaz: "Gazetteer"):
         entries = tuple(_filter_by_cue(r, gaz))
         self.filtered = entries
-        self.targets = tuple(e.target for e in entries)
-        self.admin1s = frozenset(t.admin1_pcode for t in self.targets if t.admin1_pcode)
+        self.points = tuple((e.target.tid, e.target.lat, e.target.lon) for e in entries)
+        self.admin1s = frozenset(e.target.admin1_pcode for e in entries if e.target.admin1_pcode)
         self.sure_pc = None             # the one governorate this form can mean (strong names only)
         self.anchor = None              # the one place this strong form means
         if len(entries) == 1:
@@ -516,11 +531,16 @@ class _CueInfo:
                 self.sure_pc = next(iter(a1s)) or None
             if len({e.target.tid for e in entries}) == 1 and entries[0].level == STRONG:
                 self.anchor = entries[0].target
-        # (explicit rank, type rank, level, target, entry) for scoring shared names
-        self.ranked = tuple((*_rank(e), e.level, e.target, e) for e in entries)
+        # (explicit rank, type rank, level, target, entry) for scoring shared names; the explicit rank comes
+        # first in the score, so only the entries with the best one can win.
+        ranked = [(*_rank(e), e.level, e.target, e) for e in entries]
+        top0 = min(x[0] for x in ranked)
+        self.ranked = tuple(x for x in ranked if x[0] == top0)
 
 
 _PUNCT = "\"'.,،؛:()[]-/!?«»"
+_POS_LIMIT = 1 << 40                  # above any text offset: (length, start) packed into one sort key
+_first = operator.itemgetter(0)
 
 
 def _prev_words(folded: str, pos: int, n: int) -> list[str]:
@@ -580,30 +600,27 @@ def _raw_matches(folded: str, gaz: Gazetteer) -> list[_Raw]:
                 start, end = orig(start), orig(end - 1) + 1
                 if prefix and folded[start - len(prefix):start] != prefix:
                     prefix = ""  # و"الشدادي": the proclitic stands before the quote
-            raws.append((start - end - len(prefix), start, end, key, ok, prefix, with_article))
+            # sort key: longest match (proclitics included) first, then leftmost
+            raws.append(((start - end - len(prefix)) * _POS_LIMIT + start, start, end, key, ok, prefix, with_article))
     # longest match (proclitics included) wins, then leftmost; no overlaps
-    raws.sort(key=lambda r: (r[0], r[1]))
+    raws.sort(key=_first)
     taken = bytearray(len(folded) + 1)
     kept = []
+    forms = gaz._form_info
     for _, start, end, key, ok, prefix, with_article in raws:
         s = start - len(prefix)
         if 1 in taken[s:end]:
             continue
         taken[s:end] = b"\x01" * (end - s)
-        kept.append(_Raw(start, end, key, ok, prefix, with_article))
+        form = forms.get((key, with_article))
+        if form is None:
+            form = forms[(key, with_article)] = _FormInfo(ok)
+        kept.append(_Raw(start, end, key, ok, prefix, with_article, form))
     kept.sort(key=lambda r: r.start)
     return kept
 
 
 _COORD_GAP = re.compile(r"[\s،,\"']*")
-
-
-def _form_info(gaz: Gazetteer, r: _Raw) -> _FormInfo:
-    k = (r.key, r.article)
-    info = gaz._form_info.get(k)
-    if info is None:
-        info = gaz._form_info[k] = _FormInfo(r.entries)
-    return info
 
 
 def _annotate_context(folded: str, raws: list[_Raw], gaz: Gazetteer) -> None:
@@ -630,7 +647,7 @@ def _annotate_context(folded: str, raws: list[_Raw], gaz: Gazetteer) -> None:
         bs = b.start - len(b.prefix)
         if b.prefix[:1] in ("و", "ف") or bs - a.end > 40 or b.cue == "neighbourhood" or b.not_place:
             continue
-        binfo = _form_info(gaz, b)
+        binfo = b.form
         if not binfo.has_strong:
             continue  # "جنوبي المدينة": a common word does not locate anything
         gap = folded[a.end:bs]
@@ -683,12 +700,6 @@ def _rank(e: _Entry) -> tuple:
     return (0 if e.target.explicit else 1, _TYPE_RANK.get(e.target.place_type, 9))
 
 
-def _admin1s(r: _Raw) -> set[str]:
-    if r.chosen is not None:
-        return {r.chosen.admin1_pcode} if r.chosen.admin1_pcode else set()
-    return {e.target.admin1_pcode for e in (r.filtered or _filter_by_cue(r)) if e.target.admin1_pcode}
-
-
 def find_places(folded: str, gaz: Gazetteer, hint_admin1: str | None = None) -> list[PlaceMention]:
     """All place mentions in ``folded`` (= fold(cleaned text)), sorted, non-overlapping, longest match first.
 
@@ -721,7 +732,7 @@ def find_places(folded: str, gaz: Gazetteer, hint_admin1: str | None = None) -> 
             anchors.append(info.anchor)
         if info.sure_pc:
             sure.append((r, info.sure_pc))
-    anchors = [a for a in {a.tid: a for a in anchors}.values() if a.precision == 1]
+    anchors = [(a.tid, a.lat, a.lon) for a in {a.tid: a for a in anchors}.values() if a.precision == 1]
     sure_count: dict[str, int] = defaultdict(int)
     for r, pc in sure:
         sure_count[pc] += 1
@@ -738,9 +749,10 @@ def find_places(folded: str, gaz: Gazetteer, hint_admin1: str | None = None) -> 
         return not hint and len(sure) - (id(r) in sure_of) == 0
 
     # Pass 2: choose a target for every mention and decide whether weak names stand.
+    best_of: dict[_CueInfo, _Entry] = {}     # choice for a form with no locator (depends on the article only)
     for ri, r in enumerate(raws):
         entries = r.filtered
-        r.candidates = _form_info(gaz, r).candidates
+        r.candidates = r.form.candidates
         loc = r.locator
         if loc is None:
             loc_a1 = frozenset()
@@ -750,8 +762,10 @@ def find_places(folded: str, gaz: Gazetteer, hint_admin1: str | None = None) -> 
             loc_a1 = loc.info.admin1s
         if len(entries) == 1:
             best = entries[0]
+        elif loc is None and r.info in best_of:
+            best = best_of[r.info]  # the same name again: same context, same choice
         else:
-            loc_targets = loc.info.targets if loc else ()
+            loc_points = loc.info.points if loc else ()
             # min() over (explicit alias first, score, type rank, level): an explicit alias or site beats a
             # same-named village; the score prefers the locator's governorate, places near the locator, the
             # governorates the article names and places near its unambiguous places.
@@ -763,21 +777,24 @@ def find_places(folded: str, gaz: Gazetteer, hint_admin1: str | None = None) -> 
                     s -= 10
                 if t.precision == 1:
                     tid, lat, lon = t.tid, t.lat, t.lon
-                    if loc_targets and any(lt.tid != tid and not (abs(lat - lt.lat) * 111 > 40)
-                                           and not (abs(lon - lt.lon) * 90 > 40) and km(lat, lon, lt.lat, lt.lon) < 40
-                                           for lt in loc_targets):
+                    # _within(t, other, km) with the box test inlined
+                    if loc_points and any(ltid != tid and not (abs(lat - llat) * 111 > 40)
+                                          and not (abs(lon - llon) * 90 > 40) and km(lat, lon, llat, llon) < 40
+                                          for ltid, llat, llon in loc_points):
                         s -= 2
                     if a1 in context:
                         s -= 4
-                    if anchors and any(a.tid != tid and not (abs(lat - a.lat) * 111 > 25)
-                                       and not (abs(lon - a.lon) * 90 > 25) and km(lat, lon, a.lat, a.lon) < 25
-                                       for a in anchors):
+                    if anchors and any(atid != tid and not (abs(lat - alat) * 111 > 25)
+                                       and not (abs(lon - alon) * 90 > 25) and km(lat, lon, alat, alon) < 25
+                                       for atid, alat, alon in anchors):
                         s -= 3
                 elif a1 in context:
                     s -= 4
                 key = (rank0, s, rank1, level)
                 if bestk is None or key < bestk:
                     best, bestk = e, key
+            if loc is None:
+                best_of[r.info] = best
         t = best.target
         # a subdistrict named on its own is its seat town ("درباسية" -> the town al-Darbasiyah)
         if t.place_type == "subdistrict" and r.cue != "subdistrict" and t.place_id in gaz.seat_of:
@@ -836,10 +853,9 @@ def find_places(folded: str, gaz: Gazetteer, hint_admin1: str | None = None) -> 
         prec = t.precision
         if (r.near or r.cue == "area") and t.place_type in ("city", "town", "village", "neighbourhood"):
             prec = 2
-        tkey = t.place_id or t.tid
         out.append(new((
             r.start, r.end, folded[r.start:r.end], t.place_id, t.name_en, t.name_ar, t.place_type, t.admin1,
-            t.admin2, t.admin3, t.lat, t.lon, prec, tuple(c for c in r.candidates if c != tkey),
+            t.admin2, t.admin3, t.lat, t.lon, prec, r.form.others(t.place_id or t.tid),
             t.admin1_pcode, t.detail_id, r.cue, r.near, r.is_locator and _locates_accepted(raws, r), r.weak)))
     return out
 
