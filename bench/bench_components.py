@@ -3,8 +3,10 @@
     python bench/bench_components.py [--seconds 1.0]
 
 Seeds are cleaned with rasd.text.clean.clean_text and folded with rasd.text.normalize.fold once;
-each component is then timed alone (best of 5 rounds) on the folded text (sentences: on the cleaned text), after a
-warm-up call, as an extraction worker would run it. ``extract`` is the whole Extractor.extract.
+each component is then timed alone on the folded text (sentences: on the cleaned text) after a
+warm-up call, as an extraction worker would run it: best of 5 rounds of CPU time of this process,
+so that other load on a shared machine disturbs the figures less. ``Extractor.extract`` is the
+whole extraction of an article.
 """
 from __future__ import annotations
 
@@ -37,12 +39,12 @@ def rate(fn, items, seconds: float, rounds: int = 5) -> float:
         fn(x)  # warm caches
     best = 0.0
     for _ in range(rounds):
-        n, t0 = 0, time.perf_counter()
+        n, t0 = 0, time.process_time()
         while True:
             for x in items:
                 fn(x)
             n += len(items)
-            el = time.perf_counter() - t0
+            el = time.process_time() - t0
             if el >= seconds / rounds:
                 break
         best = max(best, n / el)

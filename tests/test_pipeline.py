@@ -222,3 +222,13 @@ def test_bad_figures_dates_and_places_never_reach_weekly_incidents(published, tm
         assert con.execute("select count(*) from incident_reports where event_id = ?", [eid]).fetchone()[0] == 0
     assert con.execute("select count(*) from weekly_incidents where week_start < date '2011-03-01'").fetchone()[0] == 0
     assert con.execute("select coalesce(min(fatalities_low), 0) from weekly_incidents").fetchone()[0] >= 0
+
+
+def test_since_limits_a_run_by_publication_date(tmp_path):
+    import datetime as dt
+
+    summary = run_local(load_settings(), SAMPLE, tmp_path / "wh", since=dt.date(2022, 10, 1), log=lambda *a: None)
+    con = read_only_connection(tmp_path / "wh")
+    dates = [r[0] for r in con.execute("select published_at from articles").fetchall()]
+    assert summary["articles"] == 4 and all(d is None or d >= dt.date(2022, 10, 1) for d in dates)
+    assert con.execute("select count(*) from events where event_date < date '2022-10-01'").fetchone()[0] == 0

@@ -154,7 +154,7 @@ def find_actors(folded: str, lex: ActorLexicon, published_at: dt.date | None) ->
     new = _new_mention
     for _, start, end, plen, actor, acts in found:
         s = start - plen
-        if 1 in taken[s:end]:
+        if taken.find(1, s, end) >= 0:
             continue
         taken[s:end] = b"\x01" * (end - s)
         aid = actor.actor_id

@@ -609,7 +609,7 @@ def _raw_matches(folded: str, gaz: Gazetteer) -> list[_Raw]:
     forms = gaz._form_info
     for _, start, end, key, ok, prefix, with_article in raws:
         s = start - len(prefix)
-        if 1 in taken[s:end]:
+        if taken.find(1, s, end) >= 0:
             continue
         taken[s:end] = b"\x01" * (end - s)
         form = forms.get((key, with_article))
