@@ -278,9 +278,10 @@ class Extractor:
                 log.exception("mention finder %s failed", getattr(fn, "__name__", fn))
                 return []
 
-        dates = safe(r.find_dates, folded, published)
         self_ref = None  # the text's own latest explicit day, when there is no publication date
-        if published is None and r.find_dates is not None:
+        if published is not None or r.find_dates is None:
+            dates = safe(r.find_dates, folded, published)
+        else:
             # No publication date: read the article against its own latest explicit day ("الجمعة 14 من
             # تشرين الأول" -> the latest year that day was a Friday), so that "صباح الجمعة"/"أمس" resolve.
             today = dt.date.today()
