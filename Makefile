@@ -1,4 +1,4 @@
-# rasd — make run | make test | make eval | make bench-extract
+# rasd — make run | make test | make eval | make bench | make bench-extract
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -10,7 +10,7 @@ export GX_ANALYTICS_ENABLED ?= false
 export DO_NOT_TRACK ?= 1
 export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 
-.PHONY: run test test-fast eval bench-extract venv lock clean
+.PHONY: run test test-fast eval bench bench-extract venv lock clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,11 @@ test-fast: $(STAMP)
 EVAL_MODE ?= full
 eval: $(STAMP)
 	RASD_EVAL_NO_PREFECT=1 $(BIN)/python -m rasd.evaluate --mode $(EVAL_MODE) $(if $(CORPUS),--corpus $(CORPUS)) $(if $(GOLD),--gold $(GOLD))
+
+# End-to-end benchmark on a generated corpus (docs/benchmarks.md): make bench | make bench SIZE=100000
+SIZE ?= 10000
+bench: $(STAMP)
+	$(BIN)/python bench/run_bench.py --size $(SIZE)
 
 bench-extract: $(STAMP)
 	$(BIN)/python bench/bench_extract.py --seconds 5

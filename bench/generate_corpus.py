@@ -12,10 +12,10 @@ Layouts as in real feeds, in subfolders of 1,000 articles (``part-0000/``): 60 %
 ``<id>.json`` sidecar (id, url, outlet, published_at; a tenth without sidecar), 40 % ``feed-*.jsonl`` files of
 ``--jsonl-records`` records. In every block of 100 articles: 3 exact duplicates (same text from another outlet),
 3 near-duplicates (a small edit of an earlier article) and 1 bad input (empty, binary, undecodable, malformed
-sidecar, malformed JSONL line, record without text), the kind cycling from block to block.
+sidecar, malformed JSONL line, record without text, empty record), the kind cycling from block to block.
 
-Every article is a pure function of (seed, index): nothing is held in memory beyond one JSONL chunk, output is
-streamed, and ``--start N`` generates the articles that follow a corpus of N (for incremental runs).
+Every article is a pure function of (seed, index): output is streamed file by file and line by line, only a
+bounded cache of recent texts (the sources of duplicates) is held, and ``--start N`` generates the articles that follow a corpus of N (for incremental runs).
 A hidden ``.corpus.json`` (skipped by discovery) records the parameters and counts.
 """
 from __future__ import annotations
