@@ -11,12 +11,13 @@ import datetime as dt
 import functools
 import operator
 from collections import defaultdict
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import ahocorasick
 import yaml
 
+from rasd.extract.common import fast_init
 from rasd.text.normalize import normalize
 
 ACTORS_YAML = Path(__file__).resolve().parent.parent / "data" / "actors.yaml"
@@ -169,18 +170,4 @@ _first = operator.itemgetter(0)
 _start = operator.attrgetter("start")
 
 
-def _fast_init(cls):
-    """A constructor for a frozen dataclass from all its field values in order, without the per-field
-    ``object.__setattr__`` of the generated ``__init__`` (same object, several times cheaper)."""
-    names = tuple(f.name for f in fields(cls))
-    new = object.__new__
-
-    def make(values: tuple):
-        o = new(cls)
-        o.__dict__.update(zip(names, values))
-        return o
-
-    return make
-
-
-_new_mention = _fast_init(ActorMention)
+_new_mention = fast_init(ActorMention)
