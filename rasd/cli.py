@@ -147,6 +147,26 @@ def _emit(cols: list[str], rows: list[tuple], fmt: str) -> None:
 
 
 @app.command()
+def fetch(
+    sources: Path = typer.Option(..., "--sources", "-s", help="YAML file with `feeds:` (a list of URLs or {url, outlet})."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder the fetched articles are written to (JSONL), e.g. your --input folder."),
+    state: Optional[Path] = typer.Option(None, help="State file for ETag/Last-Modified and items already fetched (default: <out>/.feeds-state.json)."),
+) -> None:
+    """Fetch RSS/Atom feeds politely (conditional requests, timeouts, size cap) into a JSONL file for `rasd run`."""
+    from rasd.ingest.feeds import fetch_feeds
+
+    if not sources.is_file():
+        _fail(f"sources file not found: {sources}", 2)
+    out.mkdir(parents=True, exist_ok=True)
+    res = fetch_feeds(sources, out, state or out / ".feeds-state.json")
+    for r in res.results:
+        typer.echo(f"  {r.status:13} {r.new_items:5} new  {r.url}" + (f"  ({r.error})" if r.error else ""))
+    typer.echo(f"written: {res.output}" if res.output else "no new items")
+    if res.results and all(r.status == "error" for r in res.results):
+        raise typer.Exit(1)
+
+
+@app.command()
 def serve(
     input: Optional[Path] = typer.Option(None, "--input", "-i", help="Folder the scheduled runs read."),
     warehouse: Optional[Path] = typer.Option(None, "--warehouse", "-w", help="Warehouse folder."),

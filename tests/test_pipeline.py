@@ -117,7 +117,7 @@ def test_cli_missing_input_fails_with_one_line(tmp_path):
 
 
 def test_every_command_has_help():
-    for cmd in ([], ["run"], ["sql"], ["serve"], ["schema"]):
+    for cmd in ([], ["run"], ["sql"], ["fetch"], ["serve"], ["schema"]):
         r = subprocess.run([str(RASD), *cmd, "--help"], capture_output=True, text=True)
         assert r.returncode == 0 and "Usage" in r.stdout, cmd
 
@@ -232,3 +232,14 @@ def test_since_limits_a_run_by_publication_date(tmp_path):
     dates = [r[0] for r in con.execute("select published_at from articles").fetchall()]
     assert summary["articles"] == 4 and all(d is None or d >= dt.date(2022, 10, 1) for d in dates)
     assert con.execute("select count(*) from events where event_date < date '2022-10-01'").fetchone()[0] == 0
+
+
+def test_cli_fetch_refuses_private_addresses(tmp_path):
+    src = tmp_path / "sources.yaml"
+    src.write_text("feeds:\n  - http://127.0.0.1:9/feed.xml\n  - file:///etc/passwd\n", encoding="utf-8")
+    r = subprocess.run([str(RASD), "fetch", "--sources", str(src), "--out", str(tmp_path / "in")], capture_output=True, text=True)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stdout.count("error") == 2 and "no new items" in r.stdout
+    r = subprocess.run([str(RASD), "fetch", "--sources", str(tmp_path / "none.yaml"), "--out", str(tmp_path / "in")],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "sources file not found" in r.stderr
