@@ -17,21 +17,10 @@ from pathlib import Path
 import ahocorasick
 import yaml
 
-from rasd.extract.common import fast_init
+from rasd.extract.common import PROCLITICS, fast_init, proclitic_before
 from rasd.text.normalize import normalize
 
 ACTORS_YAML = Path(__file__).resolve().parent.parent / "data" / "actors.yaml"
-
-# Valid proclitic strings before an alias: optional و, optional ب/ل/ك, optional article (ل + ال = لل); ف only
-# alone or before the article, as in rasd.extract.places ("فل…", "فب…" begin ordinary words).
-_PREFIXES: dict[str, bool] = {}
-for _c in ("", "و", "ف"):
-    for _p in ("", "ب", "ل", "ك"):
-        if _c == "ف" and _p:
-            continue
-        for _a in ("", "ال"):
-            _PREFIXES[_c + ("لل" if (_p == "ل" and _a) else _p + _a)] = bool(_a)
-
 
 @dataclass(frozen=True)
 class Actor:
@@ -120,25 +109,15 @@ def find_actors(folded: str, lex: ActorLexicon, published_at: dt.date | None) ->
     """Actor mentions in ``folded`` (= fold(cleaned text)): sorted, non-overlapping, longest match first."""
     if isinstance(published_at, dt.datetime):
         published_at = published_at.date()
-    n = len(folded)
-    isalpha = str.isalpha
     found = []
     chosen: dict[int, Actor | None] = {}   # id(acts) -> reading at published_at (acts live in the automaton)
     for end_idx, (key, stripped, acts) in lex.automaton.iter(folded):
         end = end_idx + 1
-        if end < n and isalpha(folded[end]):
-            continue
         start = end - len(key)
-        if start and isalpha(folded[start - 1]):
-            ws = start - 1
-            while ws > 0 and isalpha(folded[ws - 1]) and start - ws <= 4:
-                ws -= 1
-            prefix = folded[ws:start]
-            if prefix not in _PREFIXES or (ws > 0 and isalpha(folded[ws - 1])):
-                continue
-        else:
-            prefix = ""
-        if stripped != _PREFIXES[prefix]:
+        prefix = proclitic_before(folded, start, end)
+        if prefix is None:
+            continue
+        if stripped != PROCLITICS[prefix]:
             continue  # the article belongs to the stripped form only ("للنظام"); "الداعش" is not "داعش"
         k = id(acts)
         if k in chosen:
@@ -150,7 +129,7 @@ def find_actors(folded: str, lex: ActorLexicon, published_at: dt.date | None) ->
         # sort key: longest match (proclitics included) first, then leftmost
         found.append(((start - end - len(prefix)) * _POS_LIMIT + start, start, end, len(prefix), actor, acts))
     found.sort(key=_first)
-    taken = bytearray(n + 1)
+    taken = bytearray(len(folded) + 1)
     out = []
     new = _new_mention
     for _, start, end, plen, actor, acts in found:

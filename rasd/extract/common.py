@@ -16,3 +16,37 @@ def fast_init(cls):
         return o
 
     return make
+
+
+def _proclitics() -> dict[str, bool]:
+    # Valid proclitic strings before a name: optional و, optional ب/ل/ك, optional article ال (ل + ال is written
+    # لل); ف only alone or before the article ("فجاسم", "فالحراك"): "فل…", "فب…" begin ordinary words and
+    # surnames (فلحوط). Value: whether the string ends in the article.
+    out: dict[str, bool] = {}
+    for c in ("", "و", "ف"):
+        for p in ("", "ب", "ل", "ك"):
+            if c == "ف" and p:
+                continue
+            for a in ("", "ال"):
+                out[c + ("لل" if (p == "ل" and a) else p + a)] = bool(a)
+    return out
+
+
+PROCLITICS: dict[str, bool] = _proclitics()
+
+
+def proclitic_before(text: str, start: int, end: int, max_len: int = 4) -> str | None:
+    """The proclitics glued before the match ``text[start:end]`` ("" at a word start), or None when the
+    match is not a whole word: it runs on into letters, or the letters before it are not proclitics."""
+    isalpha = str.isalpha
+    if end < len(text) and isalpha(text[end]):
+        return None
+    if not start or not isalpha(text[start - 1]):
+        return ""
+    ws = start - 1
+    while ws > 0 and isalpha(text[ws - 1]) and start - ws <= max_len:
+        ws -= 1
+    prefix = text[ws:start]
+    if prefix not in PROCLITICS or (ws > 0 and isalpha(text[ws - 1])):
+        return None
+    return prefix

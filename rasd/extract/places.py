@@ -21,7 +21,7 @@ from pathlib import Path
 import ahocorasick
 import yaml
 
-from rasd.extract.common import fast_init
+from rasd.extract.common import PROCLITICS, fast_init, proclitic_before
 from rasd.text.normalize import normalize
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -134,16 +134,6 @@ def _with_lam(name: str) -> str:
     """ل + name: "ل" + "الرقه" is written "للرقه" (the article's alef drops)."""
     return "لل" + name[2:] if name.startswith("ال") else "ل" + name
 
-
-# Valid proclitic strings before a name: optional و, optional ب/ل/ك, optional article ال (ل+ال = لل); ف only
-# alone or before the article ("فجاسم", "فالحراك"): "فل…", "فب…" begin ordinary words and surnames (فلحوط).
-_PREFIXES: dict[str, bool] = {}
-for _c in ("", "و", "ف"):
-    for _p in ("", "ب", "ل", "ك"):
-        if _c == "ف" and _p:
-            continue
-        for _a in ("", "ال"):
-            _PREFIXES[_c + ("لل" if (_p == "ل" and _a) else _p + _a)] = bool(_a)
 
 _WORD = re.compile(r"[^\W\d_]+")
 
@@ -576,25 +566,14 @@ def _raw_matches(folded: str, gaz: Gazetteer) -> list[_Raw]:
     else:
         view, orig = folded, None
     raws = []
-    n = len(view)
-    isalpha = str.isalpha
-    prefixes = _PREFIXES
     for end_idx, (klen, key, plain, article) in gaz.automaton.iter(view):
         end = end_idx + 1
-        # must end at a word end and start at a word start, after at most proclitics + article
-        if end < n and isalpha(view[end]):
-            continue
         start = end - klen
-        if start and isalpha(view[start - 1]):
-            ws = start - 1
-            while ws > 0 and isalpha(view[ws - 1]) and start - ws <= 4:
-                ws -= 1
-            prefix = view[ws:start]
-            if prefix not in prefixes or (ws > 0 and isalpha(view[ws - 1])):
-                continue
-            with_article = prefixes[prefix]
-        else:
-            prefix, with_article = "", False
+        # must end at a word end and start at a word start, after at most proclitics + article
+        prefix = proclitic_before(view, start, end)
+        if prefix is None:
+            continue
+        with_article = PROCLITICS[prefix]
         ok = article if with_article else plain
         if ok:
             if orig is not None:
@@ -778,16 +757,11 @@ def find_places(folded: str, gaz: Gazetteer, hint_admin1: str | None = None) -> 
                     s -= 10
                 if t.precision == 1:
                     tid, lat, lon = t.tid, t.lat, t.lon
-                    # _within(t, other, km) with the box test inlined
-                    if loc_points and any(ltid != tid and not (abs(lat - llat) * 111 > 40)
-                                          and not (abs(lon - llon) * 90 > 40) and km(lat, lon, llat, llon) < 40
-                                          for ltid, llat, llon in loc_points):
+                    if loc_points and _near_other(tid, lat, lon, loc_points, 40):
                         s -= 2
                     if a1 in context:
                         s -= 4
-                    if anchors and any(atid != tid and not (abs(lat - alat) * 111 > 25)
-                                       and not (abs(lon - alon) * 90 > 25) and km(lat, lon, alat, alon) < 25
-                                       for atid, alat, alon in anchors):
+                    if anchors and _near_other(tid, lat, lon, anchors, 25):
                         s -= 3
                 elif a1 in context:
                     s -= 4
@@ -862,6 +836,12 @@ def find_places(folded: str, gaz: Gazetteer, hint_admin1: str | None = None) -> 
 
 
 _new_mention = fast_init(PlaceMention)
+
+
+def _near_other(tid, lat: float, lon: float, points, radius_km: float) -> bool:
+    """Some other place of ``points`` ((id, lat, lon)) lies within ``radius_km`` (cheap box test first)."""
+    return any(ptid != tid and abs(lat - plat) * 111 <= radius_km and abs(lon - plon) * 90 <= radius_km
+               and km(lat, lon, plat, plon) < radius_km for ptid, plat, plon in points)
 
 
 def _generic_countryside(gaz: Gazetteer, r: _Raw, raws: list[_Raw], sure, hint, t: _Target) -> _Target | None:
