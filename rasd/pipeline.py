@@ -11,7 +11,7 @@ import json
 import secrets
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,7 +25,6 @@ from rasd.warehouse import Layout, read_table
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = ROOT / "sql"
-EXPECTATIONS_DIR = ROOT / "expectations"
 
 
 def pause_for_tests(point: str) -> None:
@@ -73,19 +72,6 @@ class RunContext:
     @property
     def staging(self) -> Path:
         return self.layout.publications / f".staging-{self.run_id}"
-
-
-@dataclass
-class StepLog:
-    """Counts and timings a step reports (the flow logs them through Prefect's logger)."""
-
-    step: str
-    seconds: float
-    counts: dict = field(default_factory=dict)
-
-    def line(self) -> str:
-        c = ", ".join(f"{k}={v}" for k, v in self.counts.items())
-        return f"{self.step}: {c} in {self.seconds:.2f}s"
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -334,7 +320,7 @@ def validate_rows(ctx: RunContext, articles_path: Path, events_path: Path) -> di
     articles = conform("articles", pq.read_table(articles_path))
     events = pq.read_table(events_path)
     quarantine, keep = row_checks({"articles": articles, "events": events}, ctx.settings, _gazetteer_ids())
-    kept = _apply_keep(events, keep.get("events"), "event_id")
+    kept = _apply_keep(events, keep.get("events"))
     if keep.get("articles") is not None and not all(keep["articles"].to_pylist()):
         from rasd.quality.gate import apply_quarantine
 
@@ -352,14 +338,8 @@ def validate_rows(ctx: RunContext, articles_path: Path, events_path: Path) -> di
             "counts": {"events": events.num_rows, "kept": kept.num_rows, "quarantined_rows": quarantine.num_rows}}
 
 
-def _apply_keep(table: pa.Table, keep, key: str) -> pa.Table:
-    if keep is None:
-        return table
-    if isinstance(keep, (set, frozenset)):
-        mask = pa.array([k in keep for k in table[key].to_pylist()], pa.bool_())
-    else:
-        mask = pa.array(list(keep), pa.bool_()) if not isinstance(keep, pa.Array) else keep
-    return table.filter(mask)
+def _apply_keep(table: pa.Table, keep: pa.BooleanArray | None) -> pa.Table:
+    return table if keep is None else table.filter(keep)
 
 
 def resolve_incidents(ctx: RunContext, events_path: Path, articles_path: Path) -> dict:
@@ -389,7 +369,7 @@ def validate_incidents(ctx: RunContext, paths: dict) -> dict:
 
     incidents = pq.read_table(paths["incidents"])
     quarantine, keep = row_checks({"incidents": incidents}, ctx.settings, _gazetteer_ids())
-    kept = _apply_keep(incidents, keep.get("incidents"), "incident_id")
+    kept = _apply_keep(incidents, keep.get("incidents"))
     ids = set(kept["incident_id"].to_pylist())
     reports = pq.read_table(paths["incident_reports"])
     reports = reports.filter(pa.array([i in ids for i in reports["incident_id"].to_pylist()], pa.bool_()))
@@ -562,7 +542,3 @@ def summarize(ctx: RunContext, cleaned: dict, agg: dict, gate: dict) -> dict:
         "gate": "passed" if gate["passed"] else "failed",
         "warehouse": str(ctx.warehouse),
     }
-
-
-def settings_dict(settings: Settings) -> dict:
-    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(settings).items()}
