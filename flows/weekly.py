@@ -9,6 +9,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NONE
 
+from rasd import parallel
 from rasd import pipeline as P
 from rasd.settings import load_settings
 from rasd.warehouse import Layout, writer_lock
@@ -33,10 +34,18 @@ def plan_task(ctx: P.RunContext) -> list[Path]:
     return manifests
 
 
+def _batch(step: str, ctx: P.RunContext, path: Path, pooled: bool) -> Path:
+    """One batch in this task's thread, or on the run's worker processes (rasd.parallel) when the flow started them."""
+    pool = parallel.shared(ctx.run_id) if pooled else None
+    if pool is None:  # workers=1, one batch, or a Dask worker (its own process: no pool registered there)
+        return getattr(P, parallel.STEPS[step])(ctx, path)
+    return pool.run(step, path)
+
+
 @task(name="ingest", **TASK)
-def ingest_task(ctx: P.RunContext, manifest: Path) -> Path:
+def ingest_task(ctx: P.RunContext, manifest: Path, pooled: bool = False) -> Path:
     """Read, decode, archive and clean one batch of inputs."""
-    return _timed(f"ingest {manifest.name}", P.ingest_batch, ctx, manifest)
+    return _timed(f"ingest {manifest.name}", _batch, "ingest", ctx, manifest, pooled)
 
 
 @task(name="clean", **TASK)
@@ -46,9 +55,9 @@ def clean_task(ctx: P.RunContext, ingested: list[Path]) -> dict:
 
 
 @task(name="extract", **TASK)
-def extract_task(ctx: P.RunContext, batch: Path) -> Path:
+def extract_task(ctx: P.RunContext, batch: Path, pooled: bool = False) -> Path:
     """Extract events from one batch of new articles."""
-    return _timed(f"extract {Path(batch).name}", P.extract_batch, ctx, Path(batch))
+    return _timed(f"extract {Path(batch).name}", _batch, "extract", ctx, Path(batch), pooled)
 
 
 @task(name="collect-events", **TASK)
@@ -95,9 +104,16 @@ def pipeline_flow(ctx: P.RunContext) -> dict:
     """ingest → clean → extract → resolve → validate → aggregate → publish, over batches."""
     t0 = time.perf_counter()
     manifests = plan_task(ctx)
-    ingested = ingest_task.map(unmapped(ctx), manifests).result()
+    pool = parallel.shared(ctx.run_id)
+    pooled = pool is not None and pool.parallel_for(len(manifests))
+    ingested = ingest_task.map(unmapped(ctx), manifests, unmapped(pooled)).result()
     cleaned = clean_task(ctx, ingested)
-    ev_batches = extract_task.map(unmapped(ctx), [Path(b) for b in cleaned["new"]]).result()
+    pooled = pool is not None and pool.parallel_for(len(cleaned["new"]))
+    if pooled:
+        P.pause_for_tests("extract")  # workers never pause: the flow's process does, as in the serial run
+    ev_batches = extract_task.map(unmapped(ctx), [Path(b) for b in cleaned["new"]], unmapped(pooled)).result()
+    if pool is not None:
+        pool.close()  # free the workers' memory before resolve and the gate
     events = collect_task(ctx, ev_batches, Path(cleaned["articles"]), cleaned["reextract"])
     vr = validate_rows_task(ctx, Path(cleaned["articles"]), events)
     resolved = resolve_task(ctx, Path(vr["events"]), Path(cleaned["articles"]))
@@ -123,9 +139,14 @@ def weekly_incidents(
     since: str | None = None,
     dask_address: str | None = None,
     corrections: str | None = None,
+    workers: int | None = None,
 ) -> dict:
-    """The rasd weekly run: lock the warehouse, run the pipeline (in-process or on Dask), publish atomically."""
-    settings = load_settings(input_dir=input_dir, warehouse=warehouse, dask_address=dask_address, corrections=corrections)
+    """The rasd weekly run: lock the warehouse, run the pipeline (in-process or on Dask), publish atomically.
+
+    Without a Dask address, the ingest and extract batch tasks run their batches on ``workers`` local worker
+    processes (rasd.parallel; default: all CPUs available, 1 = in the task threads)."""
+    settings = load_settings(input_dir=input_dir, warehouse=warehouse, dask_address=dask_address, corrections=corrections,
+                             workers=workers)
     since_d = dt.date.fromisoformat(since) if since else None
     with writer_lock(Layout(Path(settings.warehouse))):
         ctx = P.start_run(settings, Path(settings.input_dir), Path(settings.warehouse), since_d)
@@ -135,4 +156,12 @@ def weekly_incidents(
             from prefect_dask import DaskTaskRunner
 
             runner_flow = pipeline_flow.with_options(task_runner=DaskTaskRunner(address=settings.dask_address))
-        return runner_flow(ctx)
+            return runner_flow(ctx)
+        # Batch tasks stay Prefect tasks (one per batch: retries, logs, states), in threads as before; their work
+        # goes to the run's worker processes, started once (lazily, when a step has more than one batch).
+        with parallel.BatchPool(ctx, settings.workers, log=get_run_logger().info) as pool:
+            parallel.register(ctx.run_id, pool)
+            try:
+                return runner_flow(ctx)
+            finally:
+                parallel.unregister(ctx.run_id)

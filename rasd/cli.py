@@ -38,6 +38,8 @@ def run(
     since: Optional[str] = typer.Option(None, help="Only add articles published on or after this date (YYYY-MM-DD)."),
     dask_address: Optional[str] = typer.Option(None, help="tcp://HOST:PORT of a Dask scheduler to run batch tasks on."),
     corrections: Optional[Path] = typer.Option(None, help="Analyst corrections file (CSV or YAML)."),
+    workers: Optional[int] = typer.Option(None, min=0, help="Worker processes for the ingest and extract batches "
+                                          "(default: RASD_WORKERS or workers in pyproject, else all CPUs; 1 = none; 0 = all)."),
     no_prefect: bool = typer.Option(False, "--no-prefect", help="Run the same steps in-process without Prefect (debugging)."),
 ) -> None:
     """Run the whole pipeline (a Prefect flow) on INPUT and publish into the warehouse."""
@@ -51,7 +53,8 @@ def run(
         except ValueError:
             _fail(f"--since must be a date YYYY-MM-DD, got {since!r}", 2)
     settings = load_settings(input_dir=input.resolve(), warehouse=warehouse.resolve() if warehouse else None,
-                             dask_address=dask_address, corrections=corrections.resolve() if corrections else None)
+                             dask_address=dask_address, corrections=corrections.resolve() if corrections else None,
+                             workers=workers)
     from rasd.pipeline import PipelineError
     from rasd.warehouse import WarehouseLocked
 
@@ -67,7 +70,8 @@ def run(
 
             summary = weekly_incidents(input_dir=str(settings.input_dir), warehouse=str(settings.warehouse), since=since,
                                        dask_address=settings.dask_address,
-                                       corrections=str(settings.corrections) if settings.corrections else None)
+                                       corrections=str(settings.corrections) if settings.corrections else None,
+                                       workers=settings.workers)
     except (PipelineError, WarehouseLocked) as e:
         _fail(str(e))
     except OSError as e:  # e.g. a full disk while building the publication: one line, not a traceback

@@ -5,15 +5,19 @@ Entry point: :func:`resolve`.
 """
 from __future__ import annotations
 
+import gc
 import math
+from bisect import bisect_left, bisect_right
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Iterable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from rasd.schema import to_arrow
+from rasd.schema import INCIDENT_REPORTS, INCIDENTS
 
 # Length in days of the period an event_date opens, by date_precision.
 PERIOD_DAYS = {"day": 1, "week": 7, "month": 31}
@@ -35,8 +39,9 @@ class _Report:
     event_id: str
     article_id: str
     outlet_key: str
-    published: date | None
+    published: int | None  # publication date as an ordinal
     day: int | None  # event_date as an ordinal
+    end: int | None  # last day of its period (= day for day precision)
     precision: str
     event_type: str
     sub_event_type: str
@@ -50,12 +55,13 @@ class _Report:
     lat: float | None
     lon: float | None
     geo: int | None  # 1 named place, 2 part of a region, 3 governorate, None unknown
-    row: dict = field(repr=False)
+    fatalities: int | None = None
+    fatalities_qualifier: str | None = None
+    wounded: int | None = None
+    wounded_qualifier: str | None = None
+    detained: int | None = None
+    detained_qualifier: str | None = None
     rank: int = 0  # position in "earliest report first" order
-
-    @property
-    def end(self) -> int:
-        return self.day + PERIOD_DAYS.get(self.precision, 1) - 1
 
 
 def _actor_key(name: str | None) -> str | None:
@@ -68,15 +74,14 @@ def _actor_key(name: str | None) -> str | None:
     return key
 
 
-def _geo(row: dict) -> int | None:
-    g = row.get("geo_precision")
-    if g is not None:
-        return int(g)
-    if row.get("place_id") or row.get("lat") is not None:
+def _geo(geo_precision, place_id, lat, admin1, admin2) -> int | None:
+    if geo_precision is not None:
+        return int(geo_precision)
+    if place_id or lat is not None:
         return 1
-    if row.get("admin2"):
+    if admin2:
         return 2
-    if row.get("admin1"):
+    if admin1:
         return 3
     return None
 
@@ -164,122 +169,89 @@ def reconcile(figures: Iterable[tuple], tolerance: float) -> tuple[int | None, i
     return low, best, high, conflicting
 
 
+_EVENT_COLUMNS = ("event_id", "article_id", "event_date", "date_precision", "event_type", "sub_event_type", "actor1",
+                  "actor2", "location", "place_id", "admin1", "admin2", "lat", "lon", "geo_precision", "fatalities",
+                  "fatalities_qualifier", "wounded", "wounded_qualifier", "detained", "detained_qualifier")
+
+
+def _column(table: pa.Table, name: str) -> list:
+    return table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
+
+
+def _as_date(d):
+    return d.date() if isinstance(d, datetime) else d
+
+
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def _ordinals(column) -> list:
+    """Dates (date or timestamp column) as day ordinals, None for nulls, without making date objects."""
+    if pa.types.is_timestamp(column.type):
+        column = column.cast(pa.timestamp("s", tz=column.type.tz)).cast(pa.date32()) if column.type.tz is None else \
+            pa.array([_as_date(d) for d in column.to_pylist()], pa.date32())
+    days = pc.add(column.cast(pa.date32()).cast(pa.int32()).cast(pa.int64()), _EPOCH_ORDINAL)
+    return days.to_pylist()
+
+
 def _reports(events: pa.Table, articles: pa.Table) -> list[_Report]:
-    art = {}
+    """One _Report per event row, read column by column (no per-row dicts)."""
+    art: dict[str, tuple] = {}
     if articles is not None and articles.num_rows:
-        cols = [c for c in ("article_id", "outlet", "published_at") if c in articles.column_names]
-        for r in articles.select(cols).to_pylist():
-            art[r["article_id"]] = r
+        ids = articles.column("article_id").to_pylist()
+        outlets = _column(articles, "outlet")
+        pubs = _ordinals(articles.column("published_at")) if "published_at" in articles.column_names else [None] * len(ids)
+        for a, o, p in zip(ids, outlets, pubs):
+            o = (o or "").strip()
+            # an article without a known outlet still counts as one outlet of its own
+            art[a] = (o.casefold() if o else f"article:{a}", p)
+    actor_keys: dict[tuple, frozenset] = {}
     out = []
-    wanted = ("event_id", "article_id", "event_date", "date_precision", "event_type", "sub_event_type", "actor1",
-              "actor2", "location", "place_id", "admin1", "admin2", "lat", "lon", "geo_precision", "fatalities",
-              "fatalities_qualifier", "wounded", "wounded_qualifier", "detained", "detained_qualifier")
-    events = events.select([c for c in wanted if c in events.column_names])
-    for i, row in enumerate(events.to_pylist()):
-        a = art.get(row["article_id"], {})
-        outlet = (a.get("outlet") or "").strip()
-        d = row.get("event_date")
-        if isinstance(d, datetime):
-            d = d.date()
-        precision = row.get("date_precision") or "day"
+    append = out.append
+    columns = [_ordinals(events.column(n)) if n == "event_date" and n in events.column_names else _column(events, n)
+               for n in _EVENT_COLUMNS]
+    for i, (eid, aid, day, precision, etype, sub, a1, a2, location, place_id, admin1, admin2, lat, lon, geo, fat, fq,
+            wnd, wq, det, dq) in enumerate(zip(*columns)):
+        outlet_key, published = art.get(aid) or (f"article:{aid}", None)
         if precision not in PERIOD_DAYS:
             precision = "day"
-        keys = frozenset(k for k in (_actor_key(row.get("actor1")), _actor_key(row.get("actor2"))) if k)
-        out.append(_Report(
-            idx=i, event_id=row["event_id"], article_id=row["article_id"],
-            # an article without a known outlet still counts as one outlet of its own
-            outlet_key=outlet.casefold() if outlet else f"article:{row['article_id']}",
-            published=a.get("published_at"), day=d.toordinal() if d is not None else None,
-            precision=precision, event_type=row.get("event_type") or "", sub_event_type=row.get("sub_event_type") or "",
-            actor1=row.get("actor1"), actor2=row.get("actor2"), actor_keys=keys,
-            location=row.get("location"), place_id=row.get("place_id"), admin1=row.get("admin1"),
-            admin2=row.get("admin2"), lat=row.get("lat"), lon=row.get("lon"), geo=_geo(row), row=row,
+        keys = actor_keys.get((a1, a2))
+        if keys is None:
+            keys = actor_keys[(a1, a2)] = frozenset(k for k in (_actor_key(a1), _actor_key(a2)) if k)
+        append(_Report(
+            i, eid, aid, outlet_key, published, day, day + PERIOD_DAYS[precision] - 1 if day is not None else None,
+            precision, etype or "", sub or "", a1, a2, keys, location, place_id, admin1, admin2, lat, lon,
+            _geo(geo, place_id, lat, admin1, admin2), fat, fq, wnd, wq, det, dq,
         ))
     # "earliest report first": publication date, then event date, then event_id (unknowns last)
-    for r in out:
-        if isinstance(r.published, datetime):
-            r.published = r.published.date()
-    order = sorted(out, key=lambda r: (r.published or date.max, r.day if r.day is not None else 10**9, r.event_id))
+    late = 10**9
+    order = sorted(out, key=lambda r: (r.published if r.published is not None else late,
+                                       r.day if r.day is not None else late, r.event_id))
     for rank, r in enumerate(order):
         r.rank = rank
     return out
 
 
-class _Clusters:
-    """Complete-linkage clusters under a cannot-link rule: one article never appears twice in a cluster."""
-
-    def __init__(self, reports: list[_Report], compatible: set[tuple[int, int]]):
-        self.reports = reports
-        self.compatible = compatible
-        self.of: dict[int, int] = {}
-        self.members: dict[int, list[int]] = {}
-        self.articles: dict[int, set[str]] = {}
-
-    def add(self, i: int) -> None:
-        self.of[i] = i
-        self.members[i] = [i]
-        self.articles[i] = {self.reports[i].article_id}
-
-    def can_join(self, ci: int, cj: int) -> bool:
-        if self.articles[ci] & self.articles[cj]:
-            return False
-        return all((min(a, b), max(a, b)) in self.compatible for a in self.members[ci] for b in self.members[cj])
-
-    def join(self, ci: int, cj: int) -> int:
-        keep, drop = min(ci, cj), max(ci, cj)
-        for m in self.members.pop(drop):
-            self.of[m] = keep
-            self.members[keep].append(m)
-        self.articles[keep] |= self.articles.pop(drop)
-        return keep
+def _wild(r: _Report) -> bool:
+    """Can match anywhere in its governorate: governorate-level, a named place without id, a region without district."""
+    return r.geo >= 3 or (r.geo == 1 and not r.place_id) or (r.geo == 2 and not r.admin2)
 
 
-def _candidate_pairs(reports: list[_Report], idxs: list[int], slack: int) -> Iterable[tuple[int, int]]:
-    """Pairs that share a block: same admin1 and event type, overlapping (slack-widened) date buckets.
+def _paired(a: _Report, b: _Report) -> bool:
+    """The blocking rule: only such pairs are ever compared (see docs/resolution.md, "Blocking").
 
-    Within a block only pairs that can pass the place rule are formed: same place_id; a district-level
-    report with the reports of its district (or of no known district); reports that can match anywhere in
-    the governorate (governorate-level, or a named place without place_id) with all. So the work stays
-    near-linear in the number of reports.
+    Same governorate key; then the same place_id, or a district-level report with the reports of its district
+    (or of no known district), or a report that can match anywhere in the governorate with all.
     """
-    blocks: dict[tuple, list[int]] = defaultdict(list)
-    for i in idxs:
-        r = reports[i]
-        if r.geo is None:
-            continue  # no location: matches nothing
-        for b in range((r.day - slack) // BUCKET_DAYS, (r.end + slack) // BUCKET_DAYS + 1):
-            blocks[(r.admin1 or "", r.event_type, b)].append(i)
-    seen: set[tuple[int, int]] = set()
-
-    def pair_all(group: list[int]) -> None:
-        for x in range(len(group)):
-            for y in range(x + 1, len(group)):
-                seen.add((min(group[x], group[y]), max(group[x], group[y])))
-
-    for members in blocks.values():
-        by_place: dict[str, list[int]] = defaultdict(list)
-        by_admin2: dict[str | None, list[int]] = defaultdict(list)
-        wild, district = [], []
-        for i in members:
-            r = reports[i]
-            if r.place_id:
-                by_place[r.place_id].append(i)
-            by_admin2[r.admin2].append(i)
-            if r.geo >= 3 or (r.geo == 1 and not r.place_id) or (r.geo == 2 and not r.admin2):
-                wild.append(i)
-            elif r.geo == 2:
-                district.append(i)
-        for g in by_place.values():
-            pair_all(g)
-        for i in district:
-            for j in by_admin2[reports[i].admin2] + by_admin2[None]:
-                if j != i:
-                    seen.add((min(i, j), max(i, j)))
-        for i in wild:
-            for j in members:
-                if j != i:
-                    seen.add((min(i, j), max(i, j)))
-    return sorted(seen)
+    if a.geo is None or b.geo is None or (a.admin1 or "") != (b.admin1 or ""):
+        return False
+    if a.place_id and a.place_id == b.place_id:
+        return True
+    if _wild(a) or _wild(b):
+        return True
+    if a.geo == 2 and b.admin2 in (a.admin2, None):
+        return True
+    return b.geo == 2 and a.admin2 in (b.admin2, None)
 
 
 def _compatible(a: _Report, b: _Report, settings, day_level: bool) -> bool:
@@ -294,42 +266,243 @@ def _compatible(a: _Report, b: _Report, settings, day_level: bool) -> bool:
     return _place_ok(a, b, settings.merge_distance_km)
 
 
+class _Clusters:
+    """Complete-linkage clusters under a cannot-link rule: one article never appears twice in a cluster.
+
+    A cluster's id is its smallest member. Compatibility of two reports is computed on demand (and
+    remembered), never for all pairs up front; a singleton cluster keeps no state of its own.
+    """
+
+    def __init__(self, reports: list[_Report], settings, day_level: bool):
+        self.reports = reports
+        self.settings = settings
+        self.day_level = day_level
+        self.memo: dict[tuple[int, int], bool] = {}
+        self.of = list(range(len(reports)))
+        self.multi: dict[int, list[int]] = {}  # members of clusters of two or more
+        self.articles: dict[int, set[str]] = {}
+        self.fine: dict[int, bool] = {}
+        self.first: dict[int, int] = {}  # earliest rank in the cluster
+
+    def compatible(self, i: int, j: int) -> bool:
+        key = (i, j) if i < j else (j, i)
+        v = self.memo.get(key)
+        if v is None:
+            a, b = self.reports[i], self.reports[j]
+            # cheap tests first (the same as _compatible's, in another order), then blocking and place
+            if a.article_id == b.article_id or a.event_type != b.event_type or (
+                    a.event_type not in LOOSE_SUB_EVENT_TYPES and a.sub_event_type != b.sub_event_type):
+                v = False
+            elif a.actor_keys and b.actor_keys and a.actor_keys.isdisjoint(b.actor_keys):
+                v = False
+            else:
+                v = _paired(a, b) and _compatible(a, b, self.settings, self.day_level)
+            self.memo[key] = v
+        return v
+
+    def members(self, c: int) -> list[int]:
+        return self.multi.get(c) or [c]
+
+    def is_fine(self, c: int) -> bool:
+        v = self.fine.get(c)
+        return self.reports[c].geo == 1 if v is None else v
+
+    def earliest(self, c: int) -> int:
+        v = self.first.get(c)
+        return self.reports[c].rank if v is None else v
+
+    def _articles(self, c: int) -> set[str]:
+        return self.articles.get(c) or {self.reports[c].article_id}
+
+    def can_join(self, ci: int, cj: int) -> bool:
+        if not self._articles(ci).isdisjoint(self._articles(cj)):
+            return False
+        comp = self.compatible
+        mj = self.members(cj)
+        return all(comp(a, b) for a in self.members(ci) for b in mj)
+
+    def join(self, ci: int, cj: int) -> int:
+        keep, drop = min(ci, cj), max(ci, cj)
+        fine, first = self.is_fine(keep) or self.is_fine(drop), min(self.earliest(keep), self.earliest(drop))
+        articles = self._articles(keep) | self._articles(drop)
+        dropped = self.multi.pop(drop, None) or [drop]
+        for m in dropped:
+            self.of[m] = keep
+        self.multi[keep] = self.members(keep) + dropped
+        self.articles[keep], self.fine[keep], self.first[keep] = articles, fine, first
+        for d in (self.articles, self.fine, self.first):
+            d.pop(drop, None)
+        return keep
+
+
+class _Window:
+    """Reports sorted by (day, idx), for date-window look-ups (a sorted sweep); dates taken when first needed."""
+
+    __slots__ = ("idx", "days", "reports")
+
+    def __init__(self, idx: list[int], reports: list[_Report]):
+        self.idx = idx
+        self.days = None
+        self.reports = reports
+
+    def dates(self) -> list[int]:
+        if self.days is None:
+            reports = self.reports
+            self.days = [reports[k].day for k in self.idx]
+        return self.days
+
+    def between(self, lo: int, hi: int) -> list[int]:
+        days = self.days if self.days is not None else self.dates()
+        return self.idx[bisect_left(days, lo):bisect_right(days, hi)]
+
+
 def _cluster(reports: list[_Report], idxs: list[int], settings, day_level: bool) -> list[list[int]]:
-    """Greedy complete-linkage clustering, closest pairs first; coarse places join last (see docs)."""
+    """Greedy complete-linkage clustering, closest pairs first; coarse places join last (see docs).
+
+    Pairs are only looked for inside a governorate and event type, among reports sorted by date and within the
+    date slack (a sorted sweep), and only where the blocking rule allows (same place_id; a district-level report
+    with its district; a report that can be anywhere in the governorate with all): the work grows with the
+    reports and their near neighbours, not with their square.
+    """
     slack = settings.merge_date_slack_days
-    compatible: set[tuple[int, int]] = set()
+    longest = max(PERIOD_DAYS.values()) - 1
+    cl = _Clusters(reports, settings, day_level)
+    # Windows: the reports of one (governorate, event type), by date, and subsets of them that the blocking
+    # rule and the actors rule let a coarse report be compared with (so it never scans reports it cannot match).
+    lists: dict[tuple, dict] = defaultdict(lambda: defaultdict(list))
+    for i in sorted(idxs, key=lambda k: (reports[k].day, k)):
+        r = reports[i]
+        if r.geo is None:
+            continue  # no location: matches nothing
+        g = lists[(r.admin1 or "", r.event_type)]
+        g["all"].append(i)
+        if r.place_id:
+            g[("place", r.place_id)].append(i)
+        if r.geo == 1:
+            admin2 = r.admin2
+            for bucket in r.actor_keys or ("",):  # "": no specific actor
+                g[("fine", bucket)].append(i)
+                g[("fine", bucket, admin2)].append(i)
+            g[("fine", None)].append(i)
+            g[("fine", None, admin2)].append(i)
+            if not r.place_id:
+                g["fine_wild"].append(i)
+                g["wild"].append(i)
+        else:
+            g["coarse"].append(i)
+            if not r.place_id:
+                g["coarse_noid"].append(i)
+            if _wild(r):
+                g["wild"].append(i)
+    windows = {gk: {k: _Window(v, reports) for k, v in g.items()} for gk, g in lists.items()}
+
+    def near(i: int, window: _Window | None):
+        """Reports of the window whose dates can be compatible with report i (i itself excluded), lazily."""
+        if window is None:
+            return
+        r = reports[i]
+        days, idx = window.dates(), window.idx
+        if day_level:
+            lo, hi = r.day - slack, r.day + slack
+        else:
+            lo, hi = r.day - slack - longest, r.end + slack
+        for x in range(bisect_left(days, lo), len(days)):
+            if days[x] > hi:
+                return
+            j = idx[x]
+            if j == i:
+                continue
+            if not day_level and (r.day - slack > reports[j].end or reports[j].day - slack > r.end):
+                continue
+            yield j
+
+    # 1. fine reports (named places): every compatible pair, scored, merged closest first
     scored = []
-    for i, j in _candidate_pairs(reports, idxs, slack):
-        a, b = reports[i], reports[j]
-        if _compatible(a, b, settings, day_level):
-            compatible.add((i, j))
+
+    def score(i: int, j: int) -> None:
+        if i > j:
+            i, j = j, i
+        if cl.compatible(i, j):
+            a, b = reports[i], reports[j]
             dist = 0.0 if a.place_id and a.place_id == b.place_id else _haversine_km(a, b)
             scored.append((abs(a.day - b.day), abs(a.end - b.end), dist, min(a.rank, b.rank), max(a.rank, b.rank), i, j))
-    cl = _Clusters(reports, compatible)
-    for i in idxs:
-        cl.add(i)
-    fine = {i for i in idxs if reports[i].geo == 1}
+
+    for g in windows.values():
+        for key, w in g.items():
+            if isinstance(key, tuple) and key[0] == "place" and len(w.idx) > 1:
+                idx, days, n = w.idx, w.dates(), len(w.idx)
+                for x, i in enumerate(idx):
+                    r = reports[i]
+                    if r.geo != 1:
+                        continue
+                    reach = r.day + slack if day_level else r.end + slack
+                    y = x + 1
+                    while y < n and days[y] <= reach:
+                        if reports[idx[y]].geo == 1:
+                            score(i, idx[y])
+                        y += 1
+        for i in g["wild"].idx if "wild" in g else ():
+            r = reports[i]
+            if r.geo == 1:  # a named place without id: compared with every fine report nearby
+                for j in near(i, g["all"]):
+                    rj = reports[j]
+                    if rj.geo == 1 and (rj.place_id or j > i):
+                        score(i, j)
     scored.sort()
     for *_, i, j in scored:
-        if i in fine and j in fine:
-            ci, cj = cl.of[i], cl.of[j]
-            if ci != cj and cl.can_join(ci, cj):
-                cl.join(ci, cj)
-    # A coarse report (near a town, a region, a governorate) joins a cluster of finer reports only when
+        ci, cj = cl.of[i], cl.of[j]
+        if ci != cj and cl.can_join(ci, cj):
+            cl.join(ci, cj)
+
+    # 2. A coarse report (near a town, a region, a governorate) joins a cluster of finer reports only when
     # exactly one such cluster fits; when several fit, which one it belongs to is unknowable.
-    partners: dict[int, set[int]] = defaultdict(set)
-    for i, j in compatible:
-        partners[i].add(j)
-        partners[j].add(i)
-    for i in sorted((i for i in idxs if i not in fine), key=lambda k: reports[k].rank):
-        options = {cl.of[j] for j in partners[i]} - {cl.of[i]}
-        options = sorted(c for c in options if cl.can_join(cl.of[i], c))
-        finer = [c for c in options if any(m in fine for m in cl.members[c])]
+    coarse = sorted((i for i in idxs if reports[i].geo is not None and reports[i].geo != 1), key=lambda k: reports[k].rank)
+    for i in coarse:
+        r = reports[i]
+        g = windows[(r.admin1 or "", r.event_type)]
+        # fine reports it can be compared with: its district's (or of no district, or a named place without id),
+        # or the governorate's; only those whose actors do not contradict its own
+        buckets = ("",) + tuple(r.actor_keys) if r.actor_keys else (None,)
+        district = r.geo == 2 and r.admin2
+        sources = []
+        for bucket in buckets:
+            if district:
+                sources += [g.get(("fine", bucket, r.admin2)), g.get(("fine", bucket, None))]
+            else:
+                sources.append(g.get(("fine", bucket)))
+        if district:
+            sources.append(g.get("fine_wild"))
+        # coarse reports: two coarse places with different place_ids never match
+        if r.place_id:
+            sources += [g.get(("place", r.place_id)), g.get("coarse_noid")]
+        else:
+            sources.append(g.get("coarse"))
+        ci = cl.of[i]
+        seen, finer, options = {ci}, [], []
+        for window in sources:  # looked at lazily: most coarse reports are decided after a few candidates
+            if window is None:
+                continue
+            for j in near(i, window):
+                c = cl.of[j]
+                if c in seen or not cl.compatible(i, j):
+                    continue
+                seen.add(c)
+                if not cl.can_join(ci, c):
+                    continue
+                if cl.is_fine(c):
+                    finer.append(c)
+                    if len(finer) > 1:
+                        break  # ambiguous: no need to look further
+                else:
+                    options.append(c)
+            if len(finer) > 1:
+                break
         if len(finer) == 1:
-            cl.join(cl.of[i], finer[0])
+            cl.join(ci, finer[0])
         elif not finer and options:
-            cl.join(cl.of[i], min(options, key=lambda c: min(reports[m].rank for m in cl.members[c])))
-    return [sorted(m, key=lambda k: reports[k].rank) for m in cl.members.values()]
+            cl.join(ci, min(options, key=cl.earliest))
+    rank = lambda k: reports[k].rank  # noqa: E731
+    return [sorted(cl.multi[i], key=rank) if i in cl.multi else [i] for i in idxs if cl.of[i] == i]
 
 
 @dataclass
@@ -340,8 +513,28 @@ class _Incident:
     incident_id: str = ""
 
 
+def _single(r: _Report, kind: str) -> tuple:
+    """(low, best, high) of one report's figure of ``kind``."""
+    f = _figure(getattr(r, kind), getattr(r, kind + "_qualifier"))
+    return (None, None, None) if f is None else (f[0], f[0], f[3])
+
+
 def _describe(reports: list[_Report], inc: _Incident, settings) -> None:
     ms = [reports[i] for i in inc.members]
+    if len(ms) == 1:  # the common case, without the general machinery below (same result)
+        r = ms[0]
+        f = _figure(r.fatalities, r.fatalities_qualifier) if r.fatalities is not None else None
+        f_low, f_best, f_high = (None, None, None) if f is None else (f[0], f[0], f[3])
+        inc.values = {
+            "event_date": date.fromordinal(r.day) if r.day is not None else None, "date_precision": r.precision,
+            "event_type": r.event_type, "sub_event_type": r.sub_event_type, "actor1": r.actor1, "actor2": r.actor2,
+            "location": r.location, "place_id": r.place_id, "admin1": r.admin1, "admin2": r.admin2,
+            "lat": r.lat, "lon": r.lon, "fatalities_low": f_low, "fatalities_best": f_best, "fatalities_high": f_high,
+            "wounded_best": _single(r, "wounded")[1] if r.wounded is not None else None,
+            "detained_best": _single(r, "detained")[1] if r.detained is not None else None,
+            "n_reports": 1, "n_outlets": 1, "conflicting": False,
+        }
+        return
     by_priority = sorted(ms, key=lambda r: (r.geo or 9, r.rank))
     dated = [r for r in ms if r.day is not None]
     if dated:
@@ -357,9 +550,9 @@ def _describe(reports: list[_Report], inc: _Incident, settings) -> None:
     actor = next((r for r in by_priority if r.actor1), by_priority[0])
     place = next((r for r in by_priority if r.geo is not None), by_priority[0])
     tol = settings.conflict_tolerance
-    f_low, f_best, f_high, f_conf = reconcile(((r.row.get("fatalities"), r.row.get("fatalities_qualifier")) for r in ms), tol)
-    _, w_best, _, w_conf = reconcile(((r.row.get("wounded"), r.row.get("wounded_qualifier")) for r in ms), tol)
-    _, d_best, _, d_conf = reconcile(((r.row.get("detained"), r.row.get("detained_qualifier")) for r in ms), tol)
+    f_low, f_best, f_high, f_conf = reconcile(((r.fatalities, r.fatalities_qualifier) for r in ms), tol)
+    _, w_best, _, w_conf = reconcile(((r.wounded, r.wounded_qualifier) for r in ms), tol)
+    _, d_best, _, d_conf = reconcile(((r.detained, r.detained_qualifier) for r in ms), tol)
     inc.values = {
         "event_date": event_date, "date_precision": precision, "event_type": ms[0].event_type,
         "sub_event_type": sub, "actor1": actor.actor1, "actor2": actor.actor2,
@@ -379,14 +572,22 @@ def _covers(s: _Report, m: _Report, settings) -> bool:
             and _place_ok(s, m, settings.merge_distance_km))
 
 
+def _place_key(inc: _Incident) -> tuple:
+    """Where an incident is, for "all at one place": its place_id, else its location within its district."""
+    v = inc.values
+    if v["place_id"]:
+        return ("id", v["place_id"])
+    return ("name", (v["location"] or "").casefold(), v["admin2"], v["admin1"])
+
+
 def _apply_summary(reports: list[_Report], summary: list[int], covered: list[_Incident]) -> None:
     """Raise fatalities_high of the covered incidents so that together they reach the summary's figure.
 
     The excess (summary high minus the sum of the covered incidents' highs) is shared in proportion to
     the incidents' fatalities_best (equally when none has one), in whole people by largest remainder.
     """
-    highs = [f[3] for f in (_figure(reports[i].row.get("fatalities"), reports[i].row.get("fatalities_qualifier"))
-                            for i in summary) if f is not None]
+    highs = [f[3] for f in (_figure(reports[i].fatalities, reports[i].fatalities_qualifier) for i in summary)
+             if f is not None]
     if not highs:
         return
     total = sum(inc.values["fatalities_high"] or 0 for inc in covered)
@@ -406,19 +607,21 @@ def _apply_summary(reports: list[_Report], summary: list[int], covered: list[_In
             inc.values["fatalities_high"] = (inc.values["fatalities_high"] or 0) + share
 
 
-def _assign_ids(reports: list[_Report], incidents: list[_Incident], previous: pa.Table | None) -> None:
+def _assign_ids(reports: list[_Report], incidents: list[_Incident], previous: pa.Table | None,
+                reserved_ids=()) -> None:
     """Keep the previous publication's id where an incident keeps its reports; else inc_<earliest event_id>."""
     prev: dict[str, str] = {}
     if previous is not None and previous.num_rows:
-        has_role = "role" in previous.column_names
-        for r in previous.to_pylist():
-            if not has_role or r.get("role") in (None, "member"):
-                prev[r["event_id"]] = r["incident_id"]
+        roles = _column(previous, "role")
+        for eid, iid, role in zip(previous.column("event_id").to_pylist(), previous.column("incident_id").to_pylist(), roles):
+            if role in (None, "member"):
+                prev[eid] = iid
     claims = []
-    for k, inc in enumerate(incidents):
-        counts = Counter(prev[reports[i].event_id] for i in inc.members if reports[i].event_id in prev)
-        claims += [(-n, pid, reports[inc.members[0]].rank, k) for pid, n in counts.items()]
-    used: set[str] = set()
+    if prev:
+        for k, inc in enumerate(incidents):
+            counts = Counter(prev[reports[i].event_id] for i in inc.members if reports[i].event_id in prev)
+            claims += [(-n, pid, reports[inc.members[0]].rank, k) for pid, n in counts.items()]
+    used: set[str] = set(reserved_ids or ())
     for _, pid, _, k in sorted(claims):
         if not incidents[k].incident_id and pid not in used:
             incidents[k].incident_id = pid
@@ -462,16 +665,55 @@ def _apply_overrides(reports, daily: list, settings, force_merge, force_split) -
     return daily
 
 
+def _covered(reports: list[_Report], members: list[int], daily: list[_Incident], cand: Iterable[int],
+             inc_geo: dict[int, int], settings) -> list[_Incident]:
+    """The day-level incidents summary ``members`` covers (docs/resolution.md, section 3).
+
+    A town-level summary covers the incidents of its town. A summary placed no finer than a district or
+    governorate covers the incidents of its area only when they are all at one place: when they are at several
+    places, which of them (and how much of each) its figure counts is unknowable, and it covers none.
+    """
+    ss = [reports[i] for i in members]
+    s_geo = min(s.geo or 9 for s in ss)
+    coarse = s_geo >= 2
+    covered, places = [], set()
+    for k in sorted(cand):
+        inc = daily[k]
+        if inc_geo[k] > s_geo or not all(_covers(s, reports[i], settings) for s in ss for i in inc.members):
+            continue
+        covered.append(inc)
+        if coarse:
+            places.add(_place_key(inc))
+            if len(places) > 1:
+                return []
+    return covered
+
+
 def resolve(events: pa.Table, articles: pa.Table, settings, previous: pa.Table | None = None,
-            previous_events: pa.Table | None = None, force_merge=(), force_split=()) -> tuple[pa.Table, pa.Table]:
+            previous_events: pa.Table | None = None, force_merge=(), force_split=(),
+            reserved_ids=()) -> tuple[pa.Table, pa.Table]:
     """Merge event reports from different articles into incidents.
 
     Returns ``(incidents, incident_reports)`` conforming to ``rasd.schema``. ``previous`` is the previous
     publication's ``incident_reports``; its ids are kept for incidents that keep their reports.
     ``previous_events`` is accepted for API symmetry and not needed (event ids are stable).
     ``force_merge`` (pairs of event ids) and ``force_split`` (event ids) are analyst corrections applied to
-    day-level incidents after clustering.
+    day-level incidents after clustering. ``reserved_ids``: incident ids that must not be handed out (those of
+    incidents carried over unchanged when only a subset of the events is resolved); a reserved id in
+    ``previous`` is not kept either.
     """
+    # Hundreds of thousands of small objects and no reference cycles: the cyclic garbage collector would walk
+    # them all again and again (~10 % of the time at 300k reports); it is switched off for the call.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _resolve(events, articles, settings, previous, force_merge, force_split, reserved_ids)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _resolve(events, articles, settings, previous, force_merge, force_split, reserved_ids):
     reports = _reports(events, articles)
     day_idx = [r.idx for r in reports if r.precision == "day" and r.day is not None]
     summary_idx = [r.idx for r in reports if r.precision != "day" and r.day is not None]
@@ -483,38 +725,48 @@ def resolve(events: pa.Table, articles: pa.Table, settings, previous: pa.Table |
         _describe(reports, inc, settings)
     daily = _apply_overrides(reports, daily, settings, force_merge, force_split)
 
-    # Index day-level incidents by block (and by the named place they are at) so that each summary looks
-    # only at its own governorate, weeks and town.
-    index: dict[tuple, set[int]] = defaultdict(set)
-    for k, inc in enumerate(daily):
-        place = inc.values["place_id"] if min(reports[i].geo or 9 for i in inc.members) == 1 else None
-        for i in inc.members:
-            r = reports[i]
-            if r.day is not None:
-                index[(r.admin1 or "", r.event_type, r.day // BUCKET_DAYS)].add(k)
-                index[(r.admin1 or "", r.event_type, r.day // BUCKET_DAYS, place)].add(k)
-
     summaries = _cluster(reports, summary_idx, settings, day_level=False)
     summaries.sort(key=lambda m: (max(PERIOD_DAYS[reports[i].precision] for i in m), min(reports[i].day for i in m),
                                   reports[m[0]].rank))
-    standalone = []
+    # The blocks (governorate, event type, 7-day bucket) each summary looks in: its own governorate and weeks,
+    # and for a town-level summary its town (or no named place).
     w = settings.summary_window_slack_days
+    plans, blocks = [], set()
     for members in summaries:
         ss = [reports[i] for i in members]
         lo, hi = max(s.day for s in ss) - w, min(s.end for s in ss) + w
         named = next((s.place_id for s in ss if s.geo == 1 and s.place_id), None)
+        s = ss[0]  # every summary report must cover the incident, so the first one's block suffices
+        keys = [(s.admin1 or "", s.event_type, b) for b in range(lo // BUCKET_DAYS, hi // BUCKET_DAYS + 1)]
+        blocks.update(keys)
+        if named:  # a town-level summary: incidents at that town, or at no named place
+            keys = [k + (p,) for k in keys for p in (named, None)]
+        plans.append((members, keys))
+    # Index the day-level incidents of those blocks only (by block, and by block and the named place they are at).
+    index: dict[tuple, set[int]] = defaultdict(set)
+    inc_geo: dict[int, int] = {}
+    if blocks:
+        for k, inc in enumerate(daily):
+            for i in inc.members:
+                r = reports[i]
+                if r.day is None:
+                    continue
+                key = (r.admin1 or "", r.event_type, r.day // BUCKET_DAYS)
+                if key not in blocks:
+                    continue
+                geo = inc_geo.get(k)
+                if geo is None:
+                    geo = inc_geo[k] = min(reports[m].geo or 9 for m in inc.members)
+                index[key].add(k)
+                index[key + (inc.values["place_id"] if geo == 1 else None,)].add(k)
+
+    standalone = []
+    empty: set[int] = set()
+    for members, keys in plans:
         cand: set[int] = set()
-        for s in ss[:1]:  # every summary report must cover the incident, so the first one's block suffices
-            for b in range(lo // BUCKET_DAYS, hi // BUCKET_DAYS + 1):
-                if named:  # a town-level summary: incidents at that town, or at no named place
-                    cand |= index.get((s.admin1 or "", s.event_type, b, named), set())
-                    cand |= index.get((s.admin1 or "", s.event_type, b, None), set())
-                else:
-                    cand |= index.get((s.admin1 or "", s.event_type, b), set())
-        # a summary covers an incident placed at least as precisely as itself, whose every report it covers
-        covered = [daily[k] for k in sorted(cand)
-                   if min(reports[i].geo or 9 for i in daily[k].members) <= min(s.geo or 9 for s in ss)
-                   and all(_covers(s, reports[i], settings) for s in ss for i in daily[k].members)]
+        for key in keys:
+            cand |= index.get(key, empty)
+        covered = _covered(reports, members, daily, cand, inc_geo, settings)
         if covered:
             covered.sort(key=lambda inc: (inc.values["event_date"], reports[inc.members[0]].rank))
             for inc in covered:
@@ -526,13 +778,22 @@ def resolve(events: pa.Table, articles: pa.Table, settings, previous: pa.Table |
             standalone.append(inc)
 
     incidents = daily + standalone
-    _assign_ids(reports, incidents, previous)
+    _assign_ids(reports, incidents, previous, reserved_ids)
     incidents.sort(key=lambda inc: (inc.values["event_date"] or date.max, inc.incident_id))
-    inc_rows, link_rows = [], []
+    names = [n for n in INCIDENTS.arrow_schema.names if n != "incident_id"]
+    columns = zip(*map(itemgetter(*names), (inc.values for inc in incidents))) if incidents else [[] for _ in names]
+    inc_cols = {name: list(col) for name, col in zip(names, columns)}
+    inc_cols["incident_id"] = [inc.incident_id for inc in incidents]
+    link_cols: dict[str, list] = {f.name: [] for f in INCIDENT_REPORTS.arrow_schema}
+    l_inc, l_ev, l_art, l_role = (link_cols[c] for c in ("incident_id", "event_id", "article_id", "role"))
     for inc in incidents:
-        inc_rows.append({"incident_id": inc.incident_id, **inc.values})
-        links = [(i, "member") for i in inc.members] + [(i, "summary") for i in inc.summaries]
-        for i, role in sorted(links, key=lambda x: (x[1], reports[x[0]].event_id)):
-            link_rows.append({"incident_id": inc.incident_id, "event_id": reports[i].event_id,
-                              "article_id": reports[i].article_id, "role": role})
-    return to_arrow("incidents", inc_rows), to_arrow("incident_reports", link_rows)
+        for role, group in (("member", inc.members), ("summary", inc.summaries)):
+            if len(group) > 1:
+                group = sorted(group, key=lambda i: reports[i].event_id)
+            for i in group:
+                l_inc.append(inc.incident_id)
+                l_ev.append(reports[i].event_id)
+                l_art.append(reports[i].article_id)
+                l_role.append(role)
+    return (pa.Table.from_pydict(inc_cols, schema=INCIDENTS.arrow_schema),
+            pa.Table.from_pydict(link_cols, schema=INCIDENT_REPORTS.arrow_schema))

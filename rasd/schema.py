@@ -40,7 +40,7 @@ S, D, I, F, B, T = pa.string(), pa.date32(), pa.int64(), pa.float64(), pa.bool_(
 
 QUALIFIERS = ("exact", "at_least", "more_than", "about", "vague")
 DATE_PRECISIONS = ("day", "week", "month")
-PUBLISHED_AT_BASES = ("metadata", "text", "inferred", "unknown")
+PUBLISHED_AT_BASES = ("metadata", "text", "inferred", "corroboration", "unknown")
 ARTICLE_STATUSES = ("ok", "quarantined")
 
 # ACLED event types and their sub-event types.
@@ -74,7 +74,7 @@ ARTICLES = Table(
         Column("outlet", S, True, "Outlet name, from metadata or recognised in the text."),
         Column("title", S, True, "Headline from metadata, the HTML page, or the first line."),
         Column("published_at", D, True, "Publication date; null when nothing dates the article."),
-        Column("published_at_basis", S, False, "metadata | text | inferred | unknown: where published_at comes from."),
+        Column("published_at_basis", S, False, "metadata | text | inferred | corroboration (dated by matching reports, rasd/anchor.py) | unknown: where published_at comes from."),
         Column("language", S, True, "Detected language code (`ar`, `en`, …); non-Arabic articles are not extracted."),
         Column("n_chars", I, False, "Length of the cleaned text.", "characters"),
         Column("content_hash", S, False, "sha256 of the raw input bytes (the raw layer's key)."),

@@ -27,6 +27,9 @@ class Settings:
 
     # Extraction
     max_event_age_days: int = 400  # days before publication an event may lie; 30–3650
+    # Undated articles anchored by corroboration (rasd/anchor.py, docs/resolution.md):
+    anchor_min_score: float = 1.0  # matching dated reports (1 per event of the same type, 0.5 other type) a publication date needs; 0.5–3
+    anchor_margin: float = 0.5  # score by which the best date must beat the runner-up; 0.25–2 (ties never anchor)
 
     # Resolution
     merge_distance_km: float = 5.0  # km between two places that can be the same incident; 0–15
@@ -45,11 +48,23 @@ class Settings:
     task_retries: int = 2  # retries per batch task; 0–5
     task_retry_delay_s: int = 2  # seconds; 0–60
     dask_address: str | None = None  # tcp://host:port of an existing Dask scheduler; None = in-process
+    # worker processes for the per-batch steps (ingest, extract); 1 = all in the run's own process (as before);
+    # 1–CPUs available (more only adds memory: ~110 MB per worker once its rules are loaded, plus its caches);
+    # 0 = all available; default: all available (os.sched_getaffinity)
+    workers: int = field(default_factory=lambda: available_cpus())
 
     extra: dict = field(default_factory=dict)
 
     def replace(self, **changes) -> "Settings":
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on, at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))  # honours taskset/cgroup cpusets, unlike os.cpu_count()
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 def _coerce(value, annotation: str):

@@ -90,3 +90,40 @@ def test_empty_and_short_texts():
     assert idx.check_and_add("s2", "قصفٌ على ادلب") == "s1"  # normalised before shingling
     assert shingles("") == set()
     assert shingles("واحد اثنان ثلاثة أربعة خمسة ستة") == {"واحد اثنان ثلاثه اربعه خمسه", "اثنان ثلاثه اربعه خمسه سته"}
+
+
+def test_signatures_are_datasketch_minhashes_and_survive_storage():
+    import numpy as np
+    from datasketch import MinHash
+
+    from rasd.ingest.dedupe import read_signatures, signature_table, signatures
+
+    texts = [ORIGINAL, "", SYNDICATED, "قصف على إدلب", OTHER, SAME_TOPIC] * 40  # several permutation blocks
+    sigs, ok = signatures(texts)
+    for t, s, o in zip(texts, sigs, ok):
+        assert o == bool(shingles(t))
+        if o:
+            m = MinHash(num_perm=128, seed=1)
+            m.update_batch([x.encode("utf-8") for x in sorted(shingles(t))])
+            assert (m.hashvalues == s).all()
+    ids = [f"a{i}" for i in range(len(texts))]
+    got_ids, got = read_signatures(signature_table(ids, sigs))
+    assert got_ids.to_pylist() == ids and np.array_equal(got, sigs)
+
+
+def test_stored_signatures_give_the_same_decisions_as_texts():
+    from rasd.ingest.dedupe import signatures
+
+    by_text = DuplicateIndex(0.85)
+    by_text.add("old", ORIGINAL)
+    by_text.add("other", OTHER)
+    loaded = DuplicateIndex(0.85)
+    sigs, _ = signatures([ORIGINAL, OTHER])
+    loaded.add_signatures(["old", "other"], sigs)
+    for idx in (by_text, loaded):
+        assert idx.check_and_add("new", SYNDICATED) == "old"
+        assert idx.check_and_add("topic", SAME_TOPIC) is None
+        assert idx.check_and_add("again", SAME_TOPIC + " ") == "topic"
+        assert len(idx) == 3
+    ids, stored = loaded.originals()
+    assert ids == ["old", "other", "topic"] and stored.shape == (3, 128)

@@ -309,3 +309,31 @@ def test_corrected_rows_are_validated_like_any_other(row_run):
     assert kept["ev_confirmed"]  # ... but setting a figure above the bound is the analyst's review of it
     fixed = next(r for r in tables["events"].to_pylist() if r["event_id"] == "ev_fixed")
     assert fixed["fatalities"] == 4 and fixed["correction"].startswith("fatalities 2000→4: absurd figure")
+
+
+@pytest.mark.slow
+def test_representatives_and_row_subsets(tmp_path):
+    """GX sees one row per distinct value combination; every row with a bad value is quarantined, and with
+    ``rows=`` only the rows asked for (table-level checks still see the whole table)."""
+    from rasd.quality.gate import row_checks, table_checks
+    arts = to_arrow("articles", [article("a_ok")])
+    evs = [event(f"neg{k}", fatalities=-3) for k in range(5)] + [event(f"ok{k}", fatalities=k) for k in range(5)]
+    events = to_arrow("events", evs)
+    quarantine, keep = row_checks({"articles": arts, "events": events}, SETTINGS, PLACES, today=TODAY)
+    bad = {r for r, x in zip(quarantine["row_id"].to_pylist(), quarantine["expectation"].to_pylist())
+           if x == "events.fatalities_not_negative"}
+    assert bad == {f"neg{k}" for k in range(5)}
+    assert keep["events"].to_pylist() == [False] * 5 + [True] * 5
+    # only some rows: a mask, or keys
+    subset = [True, False, True, False, False] + [True] * 5
+    for rows in ({"events": subset}, {"events": {"neg0", "neg2", "ok0"}}):
+        q, k = row_checks({"articles": arts, "events": events}, SETTINGS, PLACES, today=TODAY, rows=rows)
+        assert set(q["row_id"].to_pylist()) == {"neg0", "neg2"}
+        assert k["events"].to_pylist() == [False, True, False, True, True] + [True] * 5
+    # table level on the whole table even with a subset: a duplicated key outside the subset is found
+    dup = to_arrow("events", [event("ok0"), event("ok0"), event("ok1")])
+    incs = to_arrow("incidents", [incident("i1")])
+    report = table_checks({"articles": arts, "events": dup, "incidents": incs, "weekly_incidents": weekly_rows(incs)},
+                          SETTINGS, PLACES, tmp_path, today=TODAY, rows={"events": [False, False, True]})
+    failed = {(f["suite"], f["expectation"]): f for f in report.failures}
+    assert not report.passed and failed[("events", "event_id_unique")]["unexpected_count"] == 2

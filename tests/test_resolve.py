@@ -405,3 +405,33 @@ def test_analyst_merge_and_split_corrections_override_the_rules():
     assert run(events, arts)[0].__len__() == 1
     inc, _ = resolve(to_arrow("events", events), to_arrow("articles", arts), S, force_split={"v2"})
     assert inc.num_rows == 2
+
+
+def test_area_summary_covers_only_incidents_at_one_place():
+    # A governorate-level "during the past days 20 killed" (the extractor placed it at the governorate because
+    # the sentence names no place) covers the daily incidents of its area only when they are all at one place.
+    arts = [art(f"g{k}", o, D(2023, 2, 20)) for k, o in enumerate(["Enab Baladi", "North Press", "Syria TV"])]
+    summary = ev("gs", "g0", D(2023, 2, 13), DARAA_GOV, precision="week", killed=20, a1=None, a2=None)
+    jasim = ev("gj", "g1", D(2023, 2, 14), JASIM, killed=3)
+    incidents, links = run([summary, jasim], arts)
+    assert len(incidents) == 1 and incidents[0]["fatalities_high"] == 20  # one place: it is that place's total
+    assert sorted(r["role"] for r in links) == ["member", "summary"]
+    alma = ev("ga", "g2", D(2023, 2, 15), ALMA, killed=2)
+    incidents, links = run([summary, jasim, alma], arts)
+    # two towns: which incidents (and how much of each) the total counts is unknowable -> it stands alone
+    assert len(incidents) == 3 and {r["role"] for r in links} == {"member"}
+    alone = by_member(incidents, links, "gs")
+    assert alone["date_precision"] == "week" and alone["fatalities_best"] == 20
+    assert by_member(incidents, links, "gj")["fatalities_high"] == 3
+    # a town-level summary still covers its own town's incidents, whatever happens elsewhere
+    town = ev("gt", "g0", D(2023, 2, 13), JASIM, precision="week", killed=20, a1=None, a2=None)
+    incidents, links = run([town, jasim, alma], arts)
+    assert len(incidents) == 2 and by_member(incidents, links, "gj")["fatalities_high"] == 20
+    assert ("gt", "summary") in {(r["event_id"], r["role"]) for r in links}
+
+
+def test_reserved_ids_are_not_handed_out():
+    events = [ev("x1", "b1", D(2023, 5, 2), JASIM, killed=3)]
+    arts = [art("b1", "Enab Baladi", D(2023, 5, 3))]
+    inc, _ = resolve(to_arrow("events", events), to_arrow("articles", arts), S, reserved_ids={"inc_x1"})
+    assert inc["incident_id"].to_pylist() == ["inc_x1_2"]

@@ -438,28 +438,27 @@ def _automaton():
     return a
 
 
-def _is_letter(c: str) -> bool:
-    return "\u0621" <= c <= "\u064a"
-
-
 def _seeds(folded: str, start: int, end: int) -> list[tuple[int, int, int]]:
     """(word start, word end, chars to look back) for each whole word that can start a rule."""
     lex = casualty_lexicon()
     out = []
     last = -1
+    extra = lex.extra_firsts
+    # a letter is "\u0621" <= c <= "\u064a" (tested inline: this loop sees every trigger-key hit of the text)
     for e, length in _automaton().iter(folded, start, end):
         we = e + 1
-        if we < end and _is_letter(folded[we]):
+        if we < end and "\u0621" <= folded[we] <= "\u064a":
             continue  # not the end of a word (a longer key will match there)
         ws = we - length
         k = 0
-        while ws > start and _is_letter(folded[ws - 1]) and k < 4:
+        while ws > start and "\u0621" <= folded[ws - 1] <= "\u064a" and k < 4:
             ws -= 1
             k += 1
-        if ws > start and _is_letter(folded[ws - 1]) or ws == last:
+        if ws > start and "\u0621" <= folded[ws - 1] <= "\u064a" or ws == last:
             continue
-        trig, _p, _d, _s = _analyse(folded[ws:we])
-        if trig is None and folded[ws:we] not in lex.extra_firsts:
+        form = folded[ws:we]
+        trig = _analyse(form)[0]
+        if trig is None and form not in extra:
             continue
         last = ws
         back = _BEFORE_LONG if trig is not None and trig.pos == "suffixed" else _BEFORE

@@ -9,6 +9,7 @@ security members, fighters) and Violence against civilians/Attack otherwise.
 from __future__ import annotations
 
 import functools
+import operator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -99,35 +100,52 @@ class TypeLexicon:
     def scan(self, folded: str) -> list[Hit]:
         """All stems that start a word (after optional clitics); the longest match wins at one start."""
         n = len(folded)
+        isalpha = str.isalpha
         best: dict[tuple[int, str], Hit] = {}
+        get = best.get
+        new_hit = _new_hit
         for end_idx, (stem, lead, vals) in self.automaton.iter(folded):
-            w = end_idx - len(stem) - lead + 1  # start of the word (prefix included)
-            if w > 0 and folded[w - 1].isalpha():
+            ls = len(stem)
+            w = end_idx - ls - lead + 1  # start of the word (prefix included)
+            if w > 0 and isalpha(folded[w - 1]):
                 continue
             start = w + lead
             end = end_idx + 1
-            runs_on = end < n and folded[end].isalpha()
+            runs_on = None
             for cat, gi, whole in vals:
-                if whole and runs_on:
-                    continue
+                if whole:
+                    if runs_on is None:
+                        runs_on = end < n and isalpha(folded[end])
+                    if runs_on:
+                        continue
                 key = (start, cat)
-                prev = best.get(key)
-                if prev is None or len(stem) > prev.end - prev.start:
-                    best[key] = Hit(start, end, stem, cat, gi)
+                prev = get(key)
+                if prev is None or ls > prev.end - prev.start:
+                    best[key] = new_hit((start, end, stem, cat, gi))
         if not best:
             return []
-        stops = [h for h in best.values() if h.cat == "stop"]
-        out = sorted((h for h in best.values() if h.cat != "stop" and not any(
-            st.start <= h.start and h.end <= st.end for st in stops)), key=lambda h: (h.start, -h.end))
+        hits = best.values()
+        stops = [h for h in hits if h.cat == "stop"]
+        if stops:
+            hits = [h for h in hits if h.cat != "stop" and not any(
+                st.start <= h.start and h.end <= st.end for st in stops)]
+        # by start, then longest first (two stable C-keyed sorts = one sort by (start, -end))
+        out = sorted(hits, key=_END, reverse=True)
+        out.sort(key=_START)
         # Drop hits nested inside a longer hit of the same category ("هجوم" inside "هجوم انتحاري").
         res: list[Hit] = []
         last_end: dict[str, int] = {}
+        le = last_end.get
         for h in out:
-            if h.start < last_end.get(h.cat, -1):
+            if h.start < le(h.cat, -1):
                 continue
             res.append(h)
             last_end[h.cat] = h.end
         return res
+
+
+_new_hit = functools.partial(tuple.__new__, Hit)  # Hit(*values) without the Python-level __new__
+_START, _END = operator.itemgetter(0), operator.itemgetter(1)
 
 
 def group_of(lex: TypeLexicon, h: Hit) -> Group:

@@ -97,8 +97,10 @@ def _patterns(types: TypeLexicon) -> "_Rx":
         direction=re.compile(rf"(?:{_alt(c['direction'])}\s+(?:{_alt(c['direction'])}\s+)?{_alt(c['settlement_words'])}?"
                              rf"|{_alt(c['locator'])}\s+ل\S*)\s*[\"']?\s*$"),
         subset=re.compile(rf"{_alt(c['subset'])}\s*(?:{w}\s*){{0,1}}$"),
-        others=re.compile(rf"(?:^|\s|،){_alt(c['others'])}(?:\s|$)"),
+        others=re.compile(rf"(?:^|\s|،)(?:{_alt(c['others'])}(?:\s|$)|{_alt(c['others_lead'])}[،,])"),
         occur=re.compile(rf"{_alt(c['occurrence'])}\s+(?:{w}\s+)?$"),
+        denied=re.compile(rf"(?:^|\s|،){_alt(c['denied_after'])}(?=\s|$|[،.])"),
+        denial=re.compile(rf"(?:^|\s){_alt(c['denial_before'])}\s+(?:{w}\s+){{0,2}}{_alt(c['denial_of'])}(?=\s|$)"),
         clause=re.compile(rf"(?:[،,]\s*|\s){_alt(c['clause'])}\s"),
         earlier=re.compile(rf"^[\s،,]*{_alt(c['earlier'])}\s"),
         since=re.compile(rf"(?:^|\s){_alt(c['since'])}\s*$"),
@@ -109,6 +111,7 @@ def _patterns(types: TypeLexicon) -> "_Rx":
     )
 
 
+@functools.lru_cache(maxsize=1)
 def _rx() -> "_Rx":
     return _patterns(TypeLexicon.load())
 
@@ -126,6 +129,8 @@ class _Rx:
     subset: re.Pattern
     others: re.Pattern
     occur: re.Pattern
+    denial: re.Pattern
+    denied: re.Pattern
     clause: re.Pattern
     earlier: re.Pattern
     since: re.Pattern
@@ -398,6 +403,13 @@ class Extractor:
 
             trig = [h for h in shits if h.cat == "trigger"
                     and not rx.background.search(folded[max(0, h.start - 22):h.start])]
+            if trig and not scas:  # "عدم مشاركة أي عنصر من جيش النظام في الاشتباكات": a denial, not an event
+                den = rx.denial.search(folded, s, e)
+                if den is not None:
+                    trig = [h for h in trig if h.start < den.start()]
+                den = rx.denied.search(folded, s, e)  # "…، الأمر الذي نفاه المصدر": a denied claim
+                if den is not None:
+                    trig = [h for h in trig if h.start > den.end()]
             if not trig and not scas:
                 continue
             if "non_conflict" in cats or ("negative" in cats and not any(m.n for m in scas if m.kind in ("killed", "wounded"))):
@@ -608,6 +620,8 @@ class Extractor:
             return []
         cand = [_countryside_of(p, folded) for p in cand]
         specific = [p for p in cand if not _is_qualifier(p, cand)] or cand
+        if len(specific) == 1:
+            return [specific[0]]  # one place: no sites to tell apart, nothing to rank
         # Several sites: cued places and those joined to them by و; with a toll, also two names joined by a
         # bare و ("148 قتيلا في طرطوس وجبلة"): the toll then stays once at their common place.
         paired = set()
@@ -739,19 +753,27 @@ class Extractor:
         The casualty finder's victim class decides; else the victim words right after a casualty or attack
         word ("مقتل عنصرين", "هجوم على حاجز"); a massacre is against civilians.
         """
-        rx = _rx()
-        if any(h.cat == "massacre" for h in shits):
-            return False
-        anchors = [(m.start, m.end) for m in scas] + [(h.start, h.end) for h in shits if h.cat == "trigger"]
-
-        def near(h):
-            return any(a - 30 <= h.start <= b + 30 for a, b in anchors)
-
-        def perp_side(h):  # "من قبل قوات الاحتلال": the attacker, not the victims
-            return rx.perp.search(folded[max(0, h.start - 14):h.start]) is not None
-
-        mil = sum(1 for h in shits if h.cat == "military" and near(h) and not perp_side(h))
-        civ = sum(1 for h in shits if h.cat == "civilian" and near(h))
+        anchors = [(m.start, m.end) for m in scas]
+        victim_words = []
+        for h in shits:
+            cat = h.cat
+            if cat == "massacre":
+                return False
+            if cat == "trigger":
+                anchors.append((h.start, h.end))
+            elif cat == "military" or cat == "civilian":
+                victim_words.append(h)
+        mil = civ = 0
+        if victim_words:
+            perp = _rx().perp
+            for h in victim_words:
+                p = h.start
+                if not any(a - 30 <= p <= b + 30 for a, b in anchors):
+                    continue
+                if h.cat == "civilian":
+                    civ += 1
+                elif perp.search(folded[max(0, p - 14):p]) is None:  # "من قبل قوات الاحتلال": the attacker
+                    mil += 1
         for m in scas:
             v = getattr(m, "victims", None)
             if v == "fighters":
@@ -1206,15 +1228,20 @@ def _is_dateline(folded: str, p) -> bool:
     """A place at the start of a line joined by a dash or slash to another name: the dateline."""
     ls = folded.rfind("\n", 0, p.start) + 1
     head = folded[ls:p.start]
-    if len(head) > 40 or len(re.findall(r"\S+", head)) > 4:
+    if len(head) > 40 or len(head.split()) > 4:  # str.split() words = runs of \S
         return False
-    after = folded[p.end:p.end + 4]
-    return bool(re.search(r"[-–/]\s*$", head)) or bool(re.match(r"\s*[-–/]", after))
+    return _DASH_END_RE.search(head) is not None or _DASH_START_RE.match(folded, p.end, p.end + 4) is not None
+
+
+_DASH_END_RE = re.compile(r"[-–/]\s*$")
+_DASH_START_RE = re.compile(r"\s*[-–/]")
 
 
 def _self_detonations(folded: str, s: int, e: int, cas) -> int:
     """Attackers who "blew themselves up" (فجر نفسه) not already counted by a casualty mention (ANNOTATION: killed)."""
     n = 0
+    if folded.find("نفسه", s, e) < 0:
+        return 0  # every match ends in "نفسه"
     for m in _SELF_BLAST_RE.finditer(folded, s, e):
         if not any(c.start < m.end() and m.start() < c.end for c in cas):
             n += 1

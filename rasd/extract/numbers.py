@@ -17,6 +17,7 @@ from pathlib import Path
 
 import yaml
 
+from rasd.extract.common import fast_init
 from rasd.text.normalize import normalize
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -280,6 +281,9 @@ class NumTok:
     core0: int  # first token of the figure itself (after the qualifier)
 
 
+_new_numtok = fast_init(NumTok)
+
+
 def _role(toks, i0: int, i1: int, n: int, value: int | None, digits: str | None) -> str:
     lex = number_lexicon()
     if digits is not None and not _DIGITS_RE.match(digits) and not _THOUSANDS_RE.match(digits):
@@ -367,7 +371,7 @@ def scan_numbers(toks) -> list[NumTok]:
         if (value is not None and core0 > 0 and toks[core0 - 1][2] == "بين" and i1 + 2 < n
                 and toks[i1 + 1][2] == "و" and _DIGITS_RE.match(toks[i1 + 2][2])):
             i0 = core0 - 2 if core0 > 1 and toks[core0 - 2][2] == "ما" else core0 - 1
-            out.append(NumTok(i0, i1 + 2, value, "at_least", _role(toks, core0, i1 + 2, n, value, None), words, core0))
+            out.append(_new_numtok((i0, i1 + 2, value, "at_least", _role(toks, core0, i1 + 2, n, value, None), words, core0)))
             nxt_free = i1 + 3
             continue
         if qual != "vague":
@@ -384,7 +388,7 @@ def scan_numbers(toks) -> list[NumTok]:
                 if m2:
                     qual, i1 = m2[0], m2[1]
         role = _role(toks, core0, i1, n, value, digits)
-        out.append(NumTok(i0, i1, value, qual, role, words, core0))
+        out.append(_new_numtok((i0, i1, value, qual, role, words, core0)))
         nxt_free = i1 + 1
     return out
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import ahocorasick
 import yaml
 
-from rasd.extract.common import PROCLITICS, fast_init, proclitic_before
+from rasd.extract.common import PROCLITICS, fast_init
 from rasd.text.normalize import normalize
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -559,25 +559,36 @@ def _raw_matches(folded: str, gaz: Gazetteer) -> list[_Raw]:
     if '"' in folded:
         view = folded.replace('"', "")
         # a view offset v maps back to v + (quotes removed before it)
+        # (v + bisect_right(shifted, v), inlined below)
         shifted = [m.start() - k for k, m in enumerate(re.finditer('"', folded))]
-
-        def orig(v: int) -> int:
-            return v + bisect.bisect_right(shifted, v)
     else:
-        view, orig = folded, None
+        view, shifted = folded, None
+    after = bisect.bisect_right
     raws = []
+    # must end at a word end and start at a word start, after at most proclitics + article
+    # (common.proclitic_before, inlined: most automaton hits end inside a word and stop at the first test)
+    isalpha = str.isalpha
+    n = len(view)
+    procl = PROCLITICS
     for end_idx, (klen, key, plain, article) in gaz.automaton.iter(view):
         end = end_idx + 1
-        start = end - klen
-        # must end at a word end and start at a word start, after at most proclitics + article
-        prefix = proclitic_before(view, start, end)
-        if prefix is None:
+        if end < n and isalpha(view[end]):
             continue
-        with_article = PROCLITICS[prefix]
+        start = end - klen
+        if not start or not isalpha(view[start - 1]):
+            prefix = ""
+        else:
+            ws = start - 1
+            while ws > 0 and isalpha(view[ws - 1]) and start - ws <= 4:
+                ws -= 1
+            prefix = view[ws:start]
+            if prefix not in procl or (ws > 0 and isalpha(view[ws - 1])):
+                continue
+        with_article = procl[prefix]
         ok = article if with_article else plain
         if ok:
-            if orig is not None:
-                start, end = orig(start), orig(end - 1) + 1
+            if shifted is not None:
+                start, end = start + after(shifted, start), end + after(shifted, end - 1)
                 if prefix and folded[start - len(prefix):start] != prefix:
                     prefix = ""  # و"الشدادي": the proclitic stands before the quote
             # sort key: longest match (proclitics included) first, then leftmost
@@ -840,8 +851,11 @@ _new_mention = fast_init(PlaceMention)
 
 def _near_other(tid, lat: float, lon: float, points, radius_km: float) -> bool:
     """Some other place of ``points`` ((id, lat, lon)) lies within ``radius_km`` (cheap box test first)."""
-    return any(ptid != tid and abs(lat - plat) * 111 <= radius_km and abs(lon - plon) * 90 <= radius_km
-               and km(lat, lon, plat, plon) < radius_km for ptid, plat, plon in points)
+    for ptid, plat, plon in points:
+        if (ptid != tid and abs(lat - plat) * 111 <= radius_km and abs(lon - plon) * 90 <= radius_km
+                and km(lat, lon, plat, plon) < radius_km):
+            return True
+    return False
 
 
 def _generic_countryside(gaz: Gazetteer, r: _Raw, raws: list[_Raw], sure, hint, t: _Target) -> _Target | None:

@@ -14,6 +14,9 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
+
+from rasd.text.lang import CharCounter, bmp_categories
 
 
 class DecodeError(ValueError):
@@ -45,15 +48,33 @@ _BOMS = (
 ARABIC_CODEPAGES = ("cp1256", "iso8859_6", "mac_arabic")
 
 _ARABIC = re.compile("[\u0600-\u06FF\u0750-\u077F\u08A0-\u08FF\uFB50-\uFDFF\uFE70-\uFEFF]")
-_WORD = re.compile(r"[^\s\d.,;:!?()\[\]{}\"'«»“”<>/\\|@#%&*+=_~^`-]+")
+_WORD_CHAR = r"[^\s\d.,;:!?()\[\]{}\"'«»“”<>/\\|@#%&*+=_~^`-]"
+_WORD = re.compile(_WORD_CHAR + "+")
+# A word character (see _WORD) that is an ASCII letter or neither ASCII nor in the Arabic blocks of _ARABIC:
+# only a word with one of these can mix scripts or carry a mojibake symbol (see _looks_clean).
+_SUSPECT_CHAR = ("[A-Za-z\u0080-\u05FF\u0700-\u074F\u0780-\u089F\u0900-\uFB4F\uFE00-\uFE6F\uFF00-\U0010FFFF]"
+                 "(?<![\\s\\d«»“”])")
+_SUSPECT = re.compile(_SUSPECT_CHAR)
+_SUSPECT_LINE = re.compile(f"^.*?{_SUSPECT_CHAR}.*", re.M)  # words never span a line break
 
 
 def _is_arabic(ch: str) -> bool:
     return bool(_ARABIC.match(ch))
 
 
+def _is_bad_control(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") and ch not in "\t\n\r\f\v"
+
+
+@lru_cache(maxsize=1)
+def _bad_counter() -> CharCounter:
+    bmp = [cp for cp, cat in enumerate(bmp_categories()) if cat in ("Cc", "Cs", "Co", "Cn") and chr(cp) not in "\t\n\r\f\v"]
+    return CharCounter(_is_bad_control, bmp)
+
+
 def _bad_controls(text: str) -> int:
-    return sum(1 for ch in text if unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") and ch not in "\t\n\r\f\v")
+    """Control, surrogate, private-use and unassigned characters (tab and line ends excepted)."""
+    return _bad_counter().count(text)
 
 
 # Approximate letter frequencies of Arabic news text (per cent). A wrong code page swaps frequent
@@ -119,11 +140,12 @@ def _looks_clean(text: str) -> bool:
     # A stray control character (an old DOS end-of-file mark) is tolerated; binary data has many.
     if _bad_controls(text) > len(text) // 1000 or "\ufffd" in text:
         return False
-    words = [w for w in _WORD.findall(text) if not w.isascii()]
-    if not words:
-        return True
+    # Only a word with an ASCII letter or a character that is neither ASCII nor Arabic can mix scripts or
+    # carry a mojibake symbol: judge the words of the lines that have one, character by character.
     bad = 0
-    for w in words:
+    lines = _SUSPECT_LINE.findall(text) if _SUSPECT.search(text) is not None else ()
+    suspects = (w for line in lines for w in _WORD.findall(line) if not w.isascii() and _SUSPECT.search(w))
+    for w in suspects:
         scripts = set()
         sym = False
         for c in w:
@@ -139,7 +161,10 @@ def _looks_clean(text: str) -> bool:
                 sym = True
         if len(scripts) > 1 or (sym and scripts):
             bad += 1
-    return bad <= max(1, 0.05 * len(words))
+    if bad <= 1:
+        return True  # whatever the number of non-ASCII words (none at all is clean too)
+    n_words = sum(1 for w in _WORD.findall(text) if not w.isascii())
+    return bad <= max(1, 0.05 * n_words)
 
 
 def looks_clean(text: str) -> bool:
@@ -168,7 +193,7 @@ def _utf16_without_bom(data: bytes) -> str | None:
         return None
     even, odd = data[0::2], data[1::2]
     for enc, hi in (("utf-16-le", odd), ("utf-16-be", even)):
-        share = sum(1 for b in hi if b in (0, 6)) / len(hi)
+        share = (hi.count(0) + hi.count(6)) / len(hi)
         if share > 0.9:
             text = _try(data, enc)
             if text is not None and _looks_clean(text):

@@ -1,21 +1,33 @@
 """Exact and near-duplicate detection (syndicated copies, small edits, mirror sites).
 
-Near duplicates: MinHash LSH (datasketch) over word 5-shingles of the normalised text;
-a candidate counts when its estimated Jaccard similarity reaches the threshold.
-Each duplicate points at the first-seen article; only first-seen articles are indexed,
-so chains of edits all resolve to the same original.
+Near duplicates: MinHash LSH over word 5-shingles of the normalised text; a candidate counts when its
+estimated Jaccard similarity reaches the threshold. Each duplicate points at the first-seen article; only
+first-seen articles are indexed, so chains of edits all resolve to the same original.
+
+The signatures are datasketch's (``MinHash(num_perm=128, seed=1)``: SHA-1 32-bit shingle hashes, its
+affine32 permutations), computed here for a whole batch of texts at once with numpy, and the LSH banding
+is datasketch's for the same threshold (``MinHashLSH(threshold, 128)``: 11 bands of 11 rows), so the
+decisions are those of ``MinHash``/``MinHashLSH``. Signatures are plain ``uint32`` rows, so a publication
+can store them (``signature_table``) and the next run loads them instead of re-hashing every text
+(``DuplicateIndex.add_signatures``); the index of loaded signatures is a few sorted numpy arrays.
 """
 from __future__ import annotations
 
+import hashlib
 import re
+from typing import Iterable, Sequence
 
-from datasketch import MinHash, MinHashLSH
+import numpy as np
+import pyarrow as pa
 
 from rasd.text.normalize import normalize
 
 NUM_PERM = 128
 SHINGLE = 5
+SEED = 1
 _WORD = re.compile(r"\w+")
+_SIG_BYTES = NUM_PERM * 4
+_CHUNK = 16384  # shingle hashes permuted at once (a 16384 x 128 uint32 block: 8 MB)
 
 
 def shingles(text: str, k: int = SHINGLE) -> set[str]:
@@ -28,10 +40,104 @@ def shingles(text: str, k: int = SHINGLE) -> set[str]:
     return {" ".join(words[i:i + k]) for i in range(len(words) - k + 1)}
 
 
-def minhash(text: str) -> MinHash:
-    m = MinHash(num_perm=NUM_PERM, seed=1)
-    m.update_batch([s.encode("utf-8") for s in sorted(shingles(text))])
-    return m
+_PERMS: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    global _PERMS
+    if _PERMS is None:
+        from datasketch import MinHash
+
+        m = MinHash(num_perm=NUM_PERM, seed=SEED)
+        if getattr(m, "scheme", "affine32") != "affine32":  # pragma: no cover - a datasketch default change
+            raise RuntimeError(f"unexpected datasketch MinHash scheme {m.scheme!r}")
+        a, b = m.permutations
+        _PERMS = (np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32))
+    return _PERMS
+
+
+def _fmix32(hv: np.ndarray) -> np.ndarray:
+    """MurmurHash3's 32-bit finaliser (datasketch pre-mixes shingle hashes with it)."""
+    hv = hv ^ (hv >> np.uint32(16))
+    hv = hv * np.uint32(0x85EBCA6B)
+    hv = hv ^ (hv >> np.uint32(13))
+    hv = hv * np.uint32(0xC2B2AE35)
+    return hv ^ (hv >> np.uint32(16))
+
+
+def _shingle_bytes(text: str, k: int = SHINGLE) -> list[bytes]:
+    """The UTF-8 bytes of the word k-shingles, repeats included (a MinHash is the same over the set)."""
+    words = _WORD.findall(normalize(text)) if text else []
+    if len(words) <= k:
+        return [" ".join(words).encode("utf-8")] if words else []
+    wb = [w.encode("utf-8") for w in words]
+    return [b" ".join(wb[i:i + k]) for i in range(len(wb) - k + 1)]
+
+
+def signatures(texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    """MinHash signatures of many texts: (``uint32`` matrix n x NUM_PERM, bool mask of texts with shingles).
+
+    Rows of texts without shingles are all 0xFFFFFFFF (never indexed, never matched)."""
+    a, b = _permutations()
+    counts: list[int] = []
+    digests: list[bytes] = []
+    sha1 = hashlib.sha1
+    for t in texts:
+        sh = _shingle_bytes(t)
+        counts.append(len(sh))
+        digests.extend([sha1(x).digest() for x in sh])
+    n = len(counts)
+    out = np.full((n, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
+    if not digests:
+        return out, np.zeros(n, dtype=bool)
+    cnt = np.asarray(counts, dtype=np.int64)
+    nonempty = cnt > 0
+    # datasketch's sha1_hash32: the first 4 bytes of the SHA-1 digest, little-endian
+    hv = _fmix32(np.frombuffer(b"".join(digests), dtype="<u4")[::5].copy())
+    ends = np.cumsum(cnt)
+    starts = ends - cnt
+    docs = np.flatnonzero(nonempty)
+    # Permute the hashes of consecutive documents in blocks of about _CHUNK shingles; a min per document.
+    i = 0
+    with np.errstate(over="ignore"):
+        while i < len(docs):
+            j = i
+            lo = starts[docs[i]]
+            while j < len(docs) and (ends[docs[j]] - lo <= _CHUNK or j == i):
+                j += 1
+            hi = ends[docs[j - 1]]
+            phv = hv[lo:hi, None] * a[None, :] + b[None, :]
+            offs = starts[docs[i:j]] - lo
+            out[docs[i:j]] = np.minimum.reduceat(phv, offs, axis=0)
+            i = j
+    return out, nonempty
+
+
+def signature(text: str) -> np.ndarray | None:
+    sig, ok = signatures([text])
+    return sig[0] if ok[0] else None
+
+
+def _band_params(threshold: float) -> tuple[int, int]:
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=max(0.1, min(0.9, threshold - 0.1)), num_perm=NUM_PERM)
+    return lsh.b, lsh.r
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _band_keys(sigs: np.ndarray, b: int, r: int) -> np.ndarray:
+    """One 64-bit key per (row, band): a hash of the band's r values (a collision only adds a candidate,
+    which the Jaccard check then judges)."""
+    s = sigs[:, : b * r].reshape(len(sigs), b, r).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        h = np.full((len(sigs), b), 0xCBF29CE484222325, dtype=np.uint64)
+        for k in range(r):
+            h = (h ^ s[:, :, k]) * _MIX
+            h ^= h >> np.uint64(29)
+    return h
 
 
 class DuplicateIndex:
@@ -43,47 +149,173 @@ class DuplicateIndex:
         self.threshold = threshold
         # LSH only proposes candidates; a lower banding threshold misses fewer of them, and each
         # candidate is then checked against the real threshold (LSH cannot band above ~0.95).
-        self._lsh = MinHashLSH(threshold=max(0.1, min(0.9, threshold - 0.1)), num_perm=NUM_PERM)
-        self._hashes: dict[str, MinHash] = {}
-        self._order: dict[str, int] = {}  # first-seen rank of each indexed article
-        self._root: dict[str, str] = {}  # article_id -> first-seen article_id
+        self.b, self.r = _band_params(threshold)
+        # loaded signatures (add_signatures): ids, matrix, per band sorted keys and their row numbers
+        self._base_ids: list[str] = []
+        self._base_sigs = np.empty((0, NUM_PERM), dtype=np.uint32)
+        self._base_keys: list[np.ndarray] = []
+        self._base_rows: list[np.ndarray] = []
+        # added one by one: rank -> id / signature, per band key -> ranks
+        self._ids: list[str] = []
+        self._sigs: list[np.ndarray] = []
+        self._bands: list[dict[int, list[int]]] = [{} for _ in range(self.b)]
+        self._root: dict[str, str] = {}  # article_id -> first-seen article_id (ids added or checked one by one)
+        self._base_set: set[str] | None = None
 
     def __len__(self) -> int:
-        return len(self._order)
+        return len(self._base_ids) + len(self._ids)
 
     def __contains__(self, article_id: str) -> bool:
-        return article_id in self._root
+        if article_id in self._root:
+            return True
+        if self._base_ids and self._base_set is None:
+            self._base_set = set(self._base_ids)
+        return bool(self._base_set) and article_id in self._base_set
 
-    def add(self, article_id: str, text: str) -> None:
-        """Index an article as an original (e.g. seed with previously published articles)."""
+    # ---------------------------------------------------------------- signatures in bulk
+
+    def add_signatures(self, ids: Sequence[str], sigs: np.ndarray) -> None:
+        """Index many originals at once from stored signatures (in first-seen order); before any ``add``."""
+        if self._ids:
+            raise RuntimeError("add_signatures must come before articles are added one by one")
+        sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
+        self._base_ids = list(self._base_ids) + list(ids)
+        self._base_sigs = np.concatenate([self._base_sigs, sigs]) if len(self._base_sigs) else sigs
+        self._base_set = None
+        keys = _band_keys(self._base_sigs, self.b, self.r)
+        self._base_keys, self._base_rows = [], []
+        for j in range(self.b):
+            order = np.argsort(keys[:, j], kind="stable")
+            self._base_keys.append(keys[order, j])
+            self._base_rows.append(order)
+
+    def originals(self) -> tuple[list[str], np.ndarray]:
+        """Every indexed original (first-seen order) and its signature: what ``signature_table`` stores."""
+        if not self._sigs:
+            return list(self._base_ids), self._base_sigs
+        return self._base_ids + self._ids, np.concatenate([self._base_sigs, np.stack(self._sigs)])
+
+    # ---------------------------------------------------------------- one article
+
+    def _candidates(self, keys: np.ndarray) -> list[int]:
+        """Ranks (first-seen order) of the indexed originals sharing a band with ``keys``."""
+        found: set[int] = set()
+        nb = len(self._base_ids)
+        for j in range(self.b):
+            k = keys[j]
+            if nb:
+                bk = self._base_keys[j]
+                lo = int(np.searchsorted(bk, k, "left"))
+                if lo < nb and bk[lo] == k:
+                    hi = int(np.searchsorted(bk, k, "right"))
+                    found.update(self._base_rows[j][lo:hi].tolist())
+            hit = self._bands[j].get(int(k))
+            if hit:
+                found.update(nb + x for x in hit)
+        return sorted(found)
+
+    def _sig_of(self, rank: int) -> np.ndarray:
+        nb = len(self._base_ids)
+        return self._base_sigs[rank] if rank < nb else self._sigs[rank - nb]
+
+    def _id_of(self, rank: int) -> str:
+        nb = len(self._base_ids)
+        return self._base_ids[rank] if rank < nb else self._ids[rank - nb]
+
+    def band_keys(self, sigs: np.ndarray) -> np.ndarray:
+        """LSH band keys of many signatures at once (to pass to the ``*_signature`` methods)."""
+        return _band_keys(np.atleast_2d(sigs), self.b, self.r)
+
+    def find_signature(self, sig: np.ndarray | None, keys: np.ndarray | None = None) -> str | None:
+        """The first-seen original this signature nearly repeats, or None."""
+        if sig is None or not len(self):
+            return None
+        if keys is None:
+            keys = _band_keys(sig[None, :], self.b, self.r)[0]
+        for rank in self._candidates(keys):  # ascending rank: the first match is the first seen
+            if float(np.count_nonzero(self._sig_of(rank) == sig)) / float(NUM_PERM) >= self.threshold:
+                return self._id_of(rank)
+        return None
+
+    def add_signature(self, article_id: str, sig: np.ndarray | None, keys: np.ndarray | None = None) -> None:
         if article_id in self._root:
             return
         self._root[article_id] = article_id
-        if not shingles(text):
+        if sig is None:
             return
-        m = minhash(text)
-        self._hashes[article_id] = m
-        self._order[article_id] = len(self._order)
-        self._lsh.insert(article_id, m)
+        rank = len(self._ids)
+        self._ids.append(article_id)
+        self._sigs.append(np.asarray(sig, dtype=np.uint32))
+        if keys is None:
+            keys = _band_keys(sig[None, :], self.b, self.r)[0]
+        for j, k in enumerate(keys.tolist()):
+            self._bands[j].setdefault(k, []).append(rank)
+
+    def check_and_add_signature(self, article_id: str, sig: np.ndarray | None, keys: np.ndarray | None = None) -> str | None:
+        if article_id in self._root:
+            return self._root[article_id]
+        if sig is not None and keys is None:
+            keys = _band_keys(sig[None, :], self.b, self.r)[0]
+        dup = self.find_signature(sig, keys)
+        if dup is not None:
+            self._root[article_id] = dup
+            return dup
+        self.add_signature(article_id, sig, keys)
+        return None
+
+    # ---------------------------------------------------------------- by text (same decisions)
+
+    def add(self, article_id: str, text: str) -> None:
+        """Index an article as an original (e.g. seed with previously published articles)."""
+        if article_id not in self._root:
+            self.add_signature(article_id, signature(text))
 
     def find(self, article_id: str, text: str) -> str | None:
         """The first-seen article this one duplicates, without adding it."""
         if article_id in self._root:
             return self._root[article_id]
-        if not shingles(text) or not self._hashes:
-            return None
-        m = minhash(text)
-        hits = [k for k in self._lsh.query(m) if self._hashes[k].jaccard(m) >= self.threshold]
-        if not hits:
-            return None
-        return min(hits, key=self._order.__getitem__)
+        return self.find_signature(signature(text))
 
     def check_and_add(self, article_id: str, text: str) -> str | None:
         """Return the first-seen article_id this one duplicates (exact: same id; near: MinHash), or
         None after indexing it as a new original."""
-        dup = self.find(article_id, text)
-        if dup is not None:
-            self._root.setdefault(article_id, dup)
-            return dup
-        self.add(article_id, text)
+        if article_id in self._root:
+            return self._root[article_id]
+        return self.check_and_add_signature(article_id, signature(text))
+
+
+# ---------------------------------------------------------------- storage with a publication
+
+
+def version() -> str:
+    """Stored signatures are reused only while shingling, normalisation and hashing are unchanged."""
+    from pathlib import Path
+
+    import rasd.text.normalize as norm
+
+    h = hashlib.sha256(f"{NUM_PERM}/{SHINGLE}/{SEED}/affine32/sha1_32".encode())
+    h.update(Path(norm.__file__).read_bytes())
+    h.update(_WORD.pattern.encode())
+    return h.hexdigest()[:16]
+
+
+def signature_table(ids: Sequence[str], sigs: np.ndarray) -> pa.Table:
+    buf = pa.py_buffer(np.ascontiguousarray(sigs, dtype="<u4").tobytes())
+    col = pa.FixedSizeBinaryArray.from_buffers(pa.binary(_SIG_BYTES), len(ids), [None, buf])
+    t = pa.table({"article_id": pa.array(list(ids), pa.string()), "minhash": col})
+    return t.replace_schema_metadata({"rasd_dedupe_version": version()})
+
+
+def read_signatures(table: pa.Table) -> tuple[pa.Array, np.ndarray] | None:
+    """(article_id array, signature matrix) of a stored table, or None when it was made by other rules."""
+    meta = table.schema.metadata or {}
+    if meta.get(b"rasd_dedupe_version", b"").decode() != version():
         return None
+    ids = table["article_id"].combine_chunks()
+    col = table["minhash"].combine_chunks()
+    if len(col) == 0:
+        return ids, np.empty((0, NUM_PERM), dtype=np.uint32)
+    data = np.frombuffer(col.buffers()[1], dtype="<u4")
+    start = col.offset * NUM_PERM
+    sigs = data[start:start + len(col) * NUM_PERM].reshape(len(col), NUM_PERM).astype(np.uint32)
+    return ids, sigs

@@ -37,32 +37,51 @@ def discover(input_dir: Path) -> list[InputItem]:
     """
     root = Path(input_dir)
     real_root = root.resolve()
-    files: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not _hidden(d))
-        for name in filenames:
-            if not _hidden(name):
-                p = Path(dirpath) / name
-                if p.is_symlink() and not _inside(p, real_root):
-                    files.append(p)  # kind "link": quarantined unread (a link could publish /etc/passwd)
+    # (relative posix path, path, leaves the folder?) of every file; os.scandir's entries know file/link type
+    # without a stat per file (a 1M-article folder has 1.1M files).
+    files: list[tuple[str, Path, bool]] = []
+    stack = [(root, "")]
+    while stack:
+        folder, rel = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            continue
+        for e in entries:
+            if _hidden(e.name):
+                continue
+            r = f"{rel}{e.name}"
+            if e.is_symlink():
+                p = Path(e.path)
+                if not _inside(p, real_root):
+                    files.append((r, p, True))  # kind "link": quarantined unread (a link could publish /etc/passwd)
                 elif p.is_file():
-                    files.append(p)
+                    files.append((r, p, False))
+            elif e.is_dir(follow_symlinks=False):
+                stack.append((Path(e.path), r + "/"))
+            elif e.is_file(follow_symlinks=False):
+                files.append((r, Path(e.path), False))
     # Sidecars: <stem>.json in the same folder as a .txt/.html of that stem (suffix case-insensitive).
-    by_dir_stem: dict[tuple[Path, str], list[Path]] = {}
-    for p in files:
-        if p.suffix.lower() == ".json" and not p.is_symlink():
-            by_dir_stem.setdefault((p.parent, p.stem), []).append(p)
-    sidecars: set[Path] = set()
+    by_dir_stem: dict[tuple[str, str], list[tuple[str, Path]]] = {}
+    for r, p, out in files:
+        if not out and r[-5:].lower() == ".json":
+            d, _, name = r.rpartition("/")
+            by_dir_stem.setdefault((d, name[:-5]), []).append((r, p))
+    sidecars: set[str] = set()
     items: list[InputItem] = []
-    for p in files:
-        kind = "link" if p.is_symlink() and not _inside(p, real_root) else TEXT_SUFFIXES.get(p.suffix.lower())
+    for r, p, out in files:
+        d, _, name = r.rpartition("/")
+        stem, dot, suffix = name.rpartition(".")
+        if not dot or not stem:
+            stem, suffix = name, ""
+        kind = "link" if out else TEXT_SUFFIXES.get("." + suffix.lower() if suffix else "")
         sidecar = None
         if kind in ("txt", "html"):
-            cands = sorted(by_dir_stem.get((p.parent, p.stem), []))
+            cands = sorted(by_dir_stem.get((d, stem), []))
             if cands:
-                sidecar = cands[0]
-                sidecars.add(sidecar)
-        items.append(InputItem(p.relative_to(root).as_posix(), p, kind or "other", sidecar))
-    items = [i for i in items if i.path not in sidecars]
+                sidecar = cands[0][1]
+                sidecars.add(cands[0][0])
+        items.append(InputItem(r, p, kind or "other", sidecar))
+    items = [i for i in items if i.source_path not in sidecars]
     items.sort(key=lambda i: i.source_path)
     return items

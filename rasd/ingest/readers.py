@@ -39,9 +39,8 @@ from rasd.ingest.discover import InputItem
 from rasd.ingest.html import declared_charset, extract_html
 from rasd.ingest.raw import archive_bytes, archive_file, sha256_bytes
 from rasd.schema import ARTICLES, PUBLISHED_AT_BASES
-from rasd.text.clean import clean_text
+from rasd.text.clean import clean_text, fast_normalize
 from rasd.text.lang import detect_language
-from rasd.text.normalize import normalize
 from rasd.text.outlets import find_outlet, is_masthead, recognise_outlet
 
 log = logging.getLogger(__name__)
@@ -51,6 +50,12 @@ MAX_TITLE_CHARS = 200
 MIN_TITLE_WORDS = 3
 _ID_MAX = 200
 _CTRL = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_DOTS = re.compile(r"\.{2,}")
+_ALNUM = re.compile(r"[^\W_]")
+_YMD = re.compile(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:$|[T\s])")
+_TOKEN = re.compile(r"\w+")
+_LETTER = re.compile(r"[^\W\d_]")
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass
@@ -67,7 +72,7 @@ class _Ctx:
 
 def article_id_for_text(cleaned_text: str) -> str:
     """Stable id of an article: a re-run and a syndicated copy with the same text share it."""
-    return hashlib.sha256(normalize(cleaned_text).encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(fast_normalize(cleaned_text).encode("utf-8")).hexdigest()[:16]
 
 
 def article_id_for_quarantine(raw: bytes, source_path: str) -> str:
@@ -87,9 +92,9 @@ def safe_key(value) -> tuple[str | None, str | None]:
     s = unicodedata.normalize("NFC", orig)
     s = _CTRL.sub("", s).strip()
     s = s.replace("/", "_").replace("\\", "_")
-    s = re.sub(r"\.{2,}", "_", s)
+    s = _DOTS.sub("_", s)
     s = s.strip(" .")[:_ID_MAX]
-    if not re.search(r"[^\W_]", s):  # nothing left but punctuation
+    if not _ALNUM.search(s):  # nothing left but punctuation
         return None, f"unusable id {orig!r}"
     if not s:
         return None, f"unusable id {orig!r}"
@@ -109,7 +114,7 @@ def parse_published_at(value) -> date | None:
         return datetime.fromisoformat(s.replace("Z", "+00:00")).date()
     except ValueError:
         pass
-    m = re.match(r"^(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:$|[T\s])", s)
+    m = _YMD.match(s)
     if m:
         try:
             return date(int(m[1]), int(m[2]), int(m[3]))
@@ -135,9 +140,9 @@ def title_from_text(text: str) -> str | None:
         line = line.strip()
         if not line:
             continue
-        words = re.findall(r"\w+", line)
-        lettered = [w for w in words if re.search(r"[^\W\d_]", w)]
-        numeric = [w for w in words if re.search(r"\d", w)]
+        words = _TOKEN.findall(line)
+        lettered = [w for w in words if _LETTER.search(w)]
+        numeric = [w for w in words if _DIGIT.search(w)]
         # Datelines ("2022.10.20 | 17:50 دمشق", "الأربعاء 08 ربيع الأول 1438هـ - 07 ديسمبر 2016م"),
         # section names and mastheads are not headlines.
         if len(lettered) < MIN_TITLE_WORDS or len(numeric) >= 0.3 * len(words) or is_masthead(line):
@@ -264,10 +269,11 @@ def _read_sidecar(path: Path, ctx: _Ctx) -> tuple[dict | None, str | None]:
     name = path.name
     try:
         size = path.stat().st_size
-        archive_file(path, ctx.raw_dir)
         if size > MAX_SIDECAR_BYTES:
+            archive_file(path, ctx.raw_dir)
             return None, f"malformed sidecar {name}: over {MAX_SIDECAR_BYTES} bytes"
         data = path.read_bytes()
+        archive_bytes(data, ctx.raw_dir)  # read once: the archived bytes are the parsed ones
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
@@ -292,7 +298,12 @@ def _read_file(item: InputItem, ctx: _Ctx) -> list[dict]:
         return [_quarantine(ctx, sp, stem_key, sha256_bytes(ident), ident,
                             "symbolic link to a file outside the input folder (not read)")]
     size = item.path.stat().st_size
-    content_hash = archive_file(item.path, ctx.raw_dir)
+    raw = None
+    if item.kind in ("txt", "html") and size <= ctx.max_file_bytes:
+        raw = item.path.read_bytes()  # read once, archive these bytes
+        content_hash = archive_bytes(raw, ctx.raw_dir)
+    else:
+        content_hash = archive_file(item.path, ctx.raw_dir)  # streamed: possibly large, maybe never read
     ident = content_hash.encode()  # quarantine ids of unread files hash the digest, not the bytes
     if item.kind == "other":
         suffix = item.path.suffix.lower() or "(no extension)"
@@ -313,7 +324,8 @@ def _read_file(item: InputItem, ctx: _Ctx) -> list[dict]:
     if size > ctx.max_file_bytes:
         return [_quarantine(ctx, sp, doc_key, content_hash, ident,
                             f"too large: {size} bytes over the cap of {ctx.max_file_bytes} bytes", meta)]
-    raw = item.path.read_bytes()
+    if raw is None:
+        raw = item.path.read_bytes()
     if side_problem:
         return [_quarantine(ctx, sp, doc_key, content_hash, raw, side_problem)]
     if not raw:

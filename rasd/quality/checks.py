@@ -11,8 +11,10 @@ import datetime as dt
 import math
 import re
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from rasd.schema import ACLED_TAXONOMY, ARTICLE_STATUSES, DATE_PRECISIONS, PUBLISHED_AT_BASES, QUALIFIERS, TABLES
 
@@ -112,49 +114,99 @@ def _is_missing(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT
 
 
+def _table(table: pa.Table | None, name: str) -> pa.Table:
+    return TABLES[name].arrow_schema.empty_table() if table is None else table
+
+
+def _lookup(keys: pa.ChunkedArray | pa.Array, table: pa.Table, key: str) -> pa.Array:
+    """Row of ``table`` whose ``key`` equals each of ``keys`` (the last such row, as a dict built from it would
+    give); null where there is none."""
+    ids = table.column(key).combine_chunks()
+    n = len(ids)
+    reversed_ids = ids.take(pa.array(np.arange(n - 1, -1, -1, dtype="int64")))
+    pos = pc.index_in(keys, value_set=reversed_ids)
+    return pc.subtract(pa.scalar(n - 1, pa.int32()), pos.cast(pa.int32()))
+
+
+def _objects(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A boolean Arrow column as a numpy object column of True / False / None (as the Python loops built)."""
+    codes = pc.if_else(pc.is_null(values), 0, pc.if_else(values.cast(pa.bool_()).fill_null(False), 1, 2))
+    return np.array([None, True, False], dtype=object)[codes.to_numpy(zero_copy_only=False)]
+
+
+def _bools(values) -> np.ndarray:
+    return pc.fill_null(values, False).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _floats(values) -> np.ndarray:
+    return np.array(pc.fill_null(values.cast(pa.float64()), float("nan")).to_numpy(zero_copy_only=False), copy=True)
+
+
 def articles_view(articles: pa.Table | None, events: pa.Table | None) -> pd.DataFrame:
-    df = to_pandas(articles, "articles")
-    ev = to_pandas(events, "events")
-    n_events = ev.groupby("article_id").size() if len(ev) else pd.Series(dtype="int64")
-    count = df["article_id"].map(n_events).fillna(0).astype("int64")
-    dup = df["duplicate_of"].notna()
-    df["ok_duplicate_event_count"] = count.where((df["status"] == "ok") & dup, 0)
-    df["quarantined_event_count"] = count.where(df["status"] == "quarantined", 0)
-    ids = set(df["article_id"])
-    df["duplicate_of_known"] = pd.Series(
-        [None if _is_missing(d) else d in ids for d in df["duplicate_of"]], index=df.index, dtype="object")
+    arts, ev = _table(articles, "articles"), _table(events, "events")
+    df = to_pandas(arts, "articles")
+    counts = ev.group_by("article_id").aggregate([("article_id", "count")])
+    pos = _lookup(arts.column("article_id"), counts, "article_id")
+    count = pc.fill_null(counts.column("article_id_count").combine_chunks().take(pos), 0).to_numpy(zero_copy_only=False)
+    count = count.astype("int64")
+    status = arts.column("status")
+    dup = pc.is_valid(arts.column("duplicate_of"))
+    df["ok_duplicate_event_count"] = np.where(_bools(pc.and_(pc.equal(status, "ok"), dup)), count, 0)
+    df["quarantined_event_count"] = np.where(_bools(pc.equal(status, "quarantined")), count, 0)
+    known = pc.is_in(arts.column("duplicate_of"), value_set=arts.column("article_id").combine_chunks())
+    df["duplicate_of_known"] = _objects(pc.if_else(dup, known, pa.scalar(None, pa.bool_())))
     return df
 
 
 def events_view(events: pa.Table | None, articles: pa.Table | None, settings, place_ids: set[str]) -> pd.DataFrame:
-    df = to_pandas(events, "events")
-    arts = to_pandas(articles, "articles")
-    pub = dict(zip(arts["article_id"], arts["published_at"]))
-    df["published_at"] = pd.Series([pub.get(a) for a in df["article_id"]], index=df.index, dtype="object")
-    df["published_at"] = df["published_at"].map(lambda v: None if _is_missing(v) else v)
-    df["article_known"] = df["article_id"].isin(set(arts["article_id"]))
-    df["days_before_publication"] = _days(df["published_at"], df["event_date"])
+    ev, arts = _table(events, "events"), _table(articles, "articles")
+    df = to_pandas(ev, "events")
+    published = arts.column("published_at").combine_chunks().take(_lookup(ev.column("article_id"), arts, "article_id"))
+    published = published.cast(pa.date32())
+    df["published_at"] = pd.Series(published.to_pandas(date_as_object=True).to_numpy(dtype=object), index=df.index,
+                                   dtype="object")
+    df["article_known"] = _bools(pc.is_in(ev.column("article_id"), value_set=arts.column("article_id").combine_chunks()))
+    event_date = ev.column("event_date").cast(pa.date32())
+    df["days_before_publication"] = _floats(pc.days_between(event_date, published))
     window = int(settings.event_window_days)
-    df["year_typo"] = pd.Series(
-        [year_typo(e, p, window) for e, p in zip(df["event_date"], df["published_at"])], index=df.index, dtype="object")
-    reviewed = [corrected_fields(c) for c in df["correction"]] if "correction" in df else [set()] * len(df)
+    # year_typo: None when either date is missing, False when the years are close; the rule itself for the rest
+    gap = pc.abs(pc.subtract(pc.year(event_date), pc.year(published)))
+    typo = _objects(pc.if_else(pc.less(gap, YEAR_TYPO_MIN_YEARS), False, pa.scalar(None, pa.bool_())))
+    both = _bools(pc.and_(pc.is_valid(event_date), pc.is_valid(published)))
+    far = np.flatnonzero(both & (typo == None))  # noqa: E711 (object column)
+    typo[both & (typo != None)] = False  # noqa: E711
+    for i in far:
+        typo[i] = year_typo(df["event_date"].iat[i], df["published_at"].iat[i], window)
+    df["year_typo"] = pd.Series(typo, index=df.index, dtype="object")
+    corrections = ev.column("correction") if "correction" in ev.column_names else None
+    corrected = np.flatnonzero(_bools(pc.is_valid(corrections))) if corrections is not None else []
     for fig in ("fatalities", "wounded", "detained"):
-        df[f"{fig}_unreviewed"] = df[fig].where([fig not in r for r in reviewed]).astype("float64")
-    _place_column(df, place_ids)
-    lengths = df["evidence"].fillna("").str.len()
-    df["evidence_span_ok"] = (df["evidence_start"] >= 0) & ((df["evidence_end"] - df["evidence_start"]) == lengths)
+        values = _floats(ev.column(fig))
+        for i in corrected:
+            if fig in corrected_fields(corrections[int(i)].as_py()):
+                values[i] = np.nan
+        df[f"{fig}_unreviewed"] = values
+    _place_column(df, place_ids, ev.column("place_id"))
+    start, end = ev.column("evidence_start"), ev.column("evidence_end")
+    length = pc.fill_null(pc.utf8_length(ev.column("evidence")), 0)
+    span_ok = pc.and_(pc.greater_equal(start, 0), pc.equal(pc.subtract(end, start), length.cast(pa.int64())))
+    df["evidence_span_ok"] = _bools(span_ok)
     return df
 
 
 def incidents_view(incidents: pa.Table | None, place_ids: set[str]) -> pd.DataFrame:
-    df = to_pandas(incidents, "incidents")
-    _place_column(df, place_ids)
+    inc = _table(incidents, "incidents")
+    df = to_pandas(inc, "incidents")
+    _place_column(df, place_ids, inc.column("place_id"))
     return df
 
 
-def _place_column(df: pd.DataFrame, place_ids: set[str]) -> None:
-    df["place_in_gazetteer"] = pd.Series(
-        [None if _is_missing(p) else p in place_ids for p in df["place_id"]], index=df.index, dtype="object")
+def _place_column(df: pd.DataFrame, place_ids: set[str], column=None) -> None:
+    if column is None:
+        column = pa.array(df["place_id"].to_numpy(dtype=object), pa.string(), from_pandas=True)
+    known = pc.is_in(column, value_set=pa.array(sorted(place_ids or ()), pa.string()))
+    df["place_in_gazetteer"] = pd.Series(_objects(pc.if_else(pc.is_valid(column), known, pa.scalar(None, pa.bool_()))),
+                                         index=df.index, dtype="object")
 
 
 def monday(d: dt.date) -> dt.date:

@@ -87,25 +87,153 @@ def load_suites(settings, today: dt.date | None = None, directory: Path | None =
 
 # --------------------------------------------------------------------------- GX run
 
-def _escape_deep(value):
-    """HTML-escape every string in a result structure (Data Docs does not escape data values)."""
-    if isinstance(value, str):
-        return html.escape(value)
-    if isinstance(value, list):
-        return [_escape_deep(v) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_escape_deep(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _escape_deep(v) for k, v in value.items()}
-    return value
+# Expectation types whose verdict on a row is a function of that row's values in the expectation's columns
+# (and its row_condition columns) alone. GX gives such an expectation the same verdict on one representative
+# row per distinct combination of those values as on the whole table, so the gate runs them on the
+# representatives and maps the unexpected ones back to every row with the same values (docs/quality.md).
+ROWWISE_TYPES = frozenset({
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_be_in_set",
+    "expect_column_values_to_not_be_in_set",
+    "expect_column_values_to_be_null",
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_match_regex",
+    "expect_column_values_to_not_match_regex",
+    "expect_column_values_to_match_regex_list",
+    "expect_column_values_to_not_match_regex_list",
+    "expect_column_value_lengths_to_be_between",
+    "expect_column_value_lengths_to_equal",
+    "expect_column_pair_values_to_be_equal",
+    "expect_column_pair_values_to_be_in_set",
+    "expect_column_pair_values_a_to_be_greater_than_b",
+})
+# Uniqueness: a row is unexpected when another row has the same key, so GX runs on every row sharing its key
+# with another one (pandas ``duplicated(keep=False)``, the test GX itself applies) — usually none.
+UNIQUE_TYPES = frozenset({"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"})
+SMALL_BATCH = 128  # distinct combinations up to which an expectation joins the "small" batch (cheap for any type)
+FULL_SHARE = 0.25  # above this share of distinct combinations per validated row, GX runs on all validated rows
 
 
-def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], docs_dir: Path | None = None) -> dict[str, dict]:
+def _condition_columns(cond) -> list[str]:
+    out = []
+    if isinstance(cond, dict):
+        col = cond.get("column")
+        if isinstance(col, dict) and isinstance(col.get("name"), str):
+            out.append(col["name"])
+        for v in cond.values():
+            if isinstance(v, (dict, list)):
+                out += _condition_columns(v)
+    elif isinstance(cond, list):
+        for v in cond:
+            out += _condition_columns(v)
+    return out
+
+
+def expectation_columns(e: dict) -> list[str] | None:
+    """Every column an expectation reads (its columns and its row_condition's); None when that is unknown."""
+    k = e["kwargs"]
+    cols = [k[c] for c in ("column", "column_A", "column_B") if c in k]
+    cols += list(k.get("column_list", []))
+    cond = k.get("row_condition")
+    if cond is not None:
+        if not isinstance(cond, dict):
+            return None  # a condition string: its columns are not known here
+        cols += _condition_columns(cond)
+    return list(dict.fromkeys(cols)) or None
+
+
+class _Codes:
+    """Integer codes of a view's columns (one pandas factorize per column, nulls one code), and of column tuples."""
+
+    def __init__(self, df):
+        self.df = df
+        self.cache: dict[str, tuple] = {}
+
+    def column(self, col: str):
+        c = self.cache.get(col)
+        if c is None:
+            import pandas as pd
+
+            codes, uniques = pd.factorize(self.df[col], use_na_sentinel=False)
+            c = self.cache[col] = (codes.astype("int64"), max(len(uniques), 1))
+        return c
+
+    def groups(self, cols: list[str]):
+        import pandas as pd
+
+        g, n = self.column(cols[0])
+        for col in cols[1:]:
+            c, m = self.column(col)
+            g, uniques = pd.factorize(g * m + c)
+            n = max(len(uniques), 1)
+        return g, n
+
+
+@dataclass
+class _Plan:
+    """How one expectation is run: on which batch, and how its unexpected rows map back to the table."""
+    e: dict
+    kind: str  # rowwise | unique | full
+    batch: str  # small | distinct | rows
+    reps: object = None  # row positions GX needs to see
+    groups: object = None  # rowwise: group id of every row of the view
+    n_groups: int = 0
+
+
+def _plan(df, exps: list[dict], validate) -> list[_Plan]:
+    """Which expectation runs on which batch, and the representative rows each one needs."""
+    import numpy as np
+
+    codes = _Codes(df)
+    n = max(len(validate), 1)
+    plans = []
+    for e in exps:
+        cols = expectation_columns(e)
+        known = cols is not None and all(c in df.columns for c in cols) and "mostly" not in e["kwargs"]
+        if known and e["type"] in UNIQUE_TYPES:
+            dup = df.duplicated(subset=cols, keep=False).to_numpy()
+            reps = np.flatnonzero(dup)
+            plans.append(_Plan(e, "unique", "small" if len(reps) <= SMALL_BATCH else "distinct", reps))
+        elif known and e["type"] in ROWWISE_TYPES:
+            g, ng = codes.groups(cols)
+            rep = np.zeros(ng, dtype="int64")
+            present = np.zeros(ng, dtype=bool)
+            rep[g[validate]] = validate  # some validated row of each combination (any one will do)
+            present[g[validate]] = True
+            reps = np.sort(rep[present])
+            batch = "small" if len(reps) <= SMALL_BATCH else "distinct" if len(reps) <= FULL_SHARE * n else "rows"
+            plans.append(_Plan(e, "rowwise", batch, reps, g, ng))
+        else:  # anything else (or a column GX will report missing): GX on every validated row
+            plans.append(_Plan(e, "full", "rows", validate))
+    return plans
+
+
+def _batch_rows(plans: list[_Plan], n_rows: int):
+    """A small set of rows holding a representative of every value combination each plan needs (greedy)."""
+    import numpy as np
+
+    chosen = np.zeros(n_rows, dtype=bool)
+    for p in sorted(plans, key=lambda p: -len(p.reps)):
+        if p.kind == "rowwise" and chosen.any():
+            covered = np.zeros(p.n_groups, dtype=bool)
+            covered[p.groups[chosen]] = True
+            chosen[p.reps[~covered[p.groups[p.reps]]]] = True
+        else:
+            chosen[p.reps] = True
+    return np.flatnonzero(chosen)
+
+
+def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], docs_dir: Path | None = None,
+              rows: dict | None = None) -> tuple[dict[str, dict], dict[tuple[str, str], object]]:
     """Run each suite (only expectations whose meta.level is in ``levels``) on its pandas view.
 
-    Returns suite name -> GX validation result as a JSON dict. With ``docs_dir``, also
+    Row-level expectations are checked on the rows ``rows[suite]`` (positions; all rows when absent),
+    table-level ones always on the whole view. Returns (suite name -> GX validation result as a JSON dict,
+    (suite, expectation name) -> positions of the unexpected rows of the view). With ``docs_dir``, also
     renders GX Data Docs there (from an HTML-escaped copy of the results).
     """
+    import numpy as np
+
     os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before the import: GX reads it when it starts
     import great_expectations as gx
     from great_expectations.core.expectation_suite import ExpectationSuite
@@ -124,35 +252,124 @@ def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], doc
     )
     context = gx.get_context(mode="ephemeral", project_config=config)
     source = context.data_sources.add_pandas("rasd")
+    store = context.validation_results_store
     results: dict[str, dict] = {}
+    unexpected: dict[tuple[str, str], object] = {}
     for name, spec in suites.items():
         if name not in views:
             continue
         selected = [e for e in spec["expectations"] if e["meta"]["level"] in levels]
         if not selected:
             continue
-        configs = [
-            ExpectationConfiguration(
-                type=e["type"], kwargs=e["kwargs"], meta=e["meta"], severity=e["meta"]["severity"],
-                notes=e["meta"]["notes"],
-            ).to_domain_obj()
-            for e in selected
-        ]
-        suite = context.suites.add(ExpectationSuite(name=name, expectations=configs, meta={"notes": spec.get("notes", "")}))
-        batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe(f"{name}_all")
-        vd = context.validation_definitions.add(gx.ValidationDefinition(name=name, data=batch, suite=suite))
-        result = vd.run(
-            batch_parameters={"dataframe": views[name]},
-            result_format={
-                "result_format": "COMPLETE",
-                "unexpected_index_column_names": [ROW_KEY[name], "_row"],
-                "return_unexpected_index_query": False,
-            },
-        )
-        results[name] = result.to_json_dict()
+        df = views[name]
+        everything = np.arange(len(df))
+        subset = (rows or {}).get(name)
+        subset = everything if subset is None else np.asarray(subset, dtype="int64")
+        plans = []
+        for level in ("row", "table"):
+            exps = [e for e in selected if e["meta"]["level"] == level]
+            if exps:
+                plans += _plan(df, exps, subset if level == "row" else everything)
+        if len(subset) != len(df):  # GX must not see rows outside the subset for row-level expectations
+            for p in plans:
+                if p.e["meta"]["level"] == "table":
+                    p.batch = f"table {p.batch}"
+        order = {e["meta"]["name"]: k for k, e in enumerate(selected)}
+        merged = None
+        batches = list(dict.fromkeys(p.batch for p in plans))
+        for label in batches:
+            part = [p for p in plans if p.batch == label]
+            if label.endswith("rows"):
+                at = np.unique(np.concatenate([p.reps for p in part]))
+            else:
+                at = _batch_rows(part, len(df))
+            needed = list(dict.fromkeys(
+                [c for p in part for c in (expectation_columns(p.e) or []) if c in df.columns]
+                + [c for c in (ROW_KEY[name], "_row") if c in df.columns]
+                + ([] if all(expectation_columns(p.e) for p in part) else list(df.columns))))
+            frame = df.iloc[at][needed] if len(at) < len(df) else df[needed]
+            frame = frame.reset_index(drop=True)
+            configs = [
+                ExpectationConfiguration(
+                    type=p.e["type"], kwargs=p.e["kwargs"], meta=p.e["meta"], severity=p.e["meta"]["severity"],
+                    notes=p.e["meta"]["notes"],
+                ).to_domain_obj()
+                for p in part
+            ]
+            suite_name = name if len(batches) == 1 else f"{name} ({label})"
+            suite = context.suites.add(ExpectationSuite(name=suite_name, expectations=configs,
+                                                        meta={"notes": spec.get("notes", "")}))
+            batch = source.add_dataframe_asset(suite_name).add_batch_definition_whole_dataframe(f"{suite_name}_all")
+            vd = context.validation_definitions.add(gx.ValidationDefinition(name=suite_name, data=batch, suite=suite))
+            before = set(store.list_keys())
+            result = vd.run(
+                batch_parameters={"dataframe": frame},
+                result_format={
+                    "result_format": "COMPLETE",
+                    "unexpected_index_column_names": [c for c in (ROW_KEY[name], "_row") if c in frame.columns],
+                    "return_unexpected_index_query": False,
+                },
+            )
+            by_name = {p.e["meta"]["name"]: p for p in part}
+            for r in result.results:
+                p = by_name[r.expectation_config.meta["name"]]
+                found = _unexpected_rows(p, r.result or {}, subset if p.e["meta"]["level"] == "row" else everything)
+                unexpected[(name, p.e["meta"]["name"])] = found
+                if r.result is not None:
+                    r.result["rasd_rows"] = {
+                        "validated": int(len(subset) if p.e["meta"]["level"] == "row" else len(df)),
+                        "unexpected": int(len(found)),
+                        "gx_batch_rows": int(len(frame)),
+                        "validated_on": {"rowwise": "one row per distinct value combination",
+                                         "unique": "every row sharing its key with another row",
+                                         "full": "every validated row"}[p.kind],
+                    }
+            for key in set(store.list_keys()) - before:  # the stored copy (Data Docs) gets the same additions
+                store.set(key, result)
+            part_json = result.to_json_dict()
+            if merged is None:
+                merged = part_json
+            else:
+                merged["results"] += part_json["results"]
+        merged["results"].sort(key=lambda r: order.get(((r.get("expectation_config") or {}).get("meta") or {}).get("name"), 0))
+        stats = merged.setdefault("statistics", {})
+        n_ok = sum(bool(r.get("success")) for r in merged["results"])
+        stats.update(evaluated_expectations=len(merged["results"]), successful_expectations=n_ok,
+                     unsuccessful_expectations=len(merged["results"]) - n_ok,
+                     success_percent=100.0 * n_ok / len(merged["results"]) if merged["results"] else None)
+        merged["success"] = n_ok == len(merged["results"])
+        merged.setdefault("meta", {})["rasd_batches"] = batches
+        results[name] = merged
     if docs_dir is not None:
         _render_docs(context, docs_dir)
-    return results
+    return results, unexpected
+
+
+def _unexpected_rows(p: _Plan, result: dict, validated):
+    """Positions (in the view) of the rows GX's verdict makes unexpected."""
+    import numpy as np
+
+    index = result.get("unexpected_index_list") or []
+    found = np.array(sorted({int(i["_row"]) for i in index if isinstance(i, dict) and i.get("_row") is not None}),
+                     dtype="int64")
+    if p.kind != "rowwise" or not len(found):
+        return found
+    bad = np.zeros(p.n_groups, dtype=bool)
+    bad[p.groups[found]] = True
+    return validated[bad[p.groups[validated]]]
+
+
+def _escape_deep(value):
+    """HTML-escape every string in a result structure (Data Docs does not escape data values)."""
+    if isinstance(value, str):
+        return html.escape(value)
+    if isinstance(value, list):
+        return [_escape_deep(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_escape_deep(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _escape_deep(v) for k, v in value.items()}
+    return value
 
 
 def _render_docs(context, docs_dir: Path) -> None:
@@ -178,8 +395,14 @@ def _render_docs(context, docs_dir: Path) -> None:
 
 # --------------------------------------------------------------------------- results
 
-def _failures(results: dict[str, dict], suites: dict[str, dict]) -> list[dict]:
-    """Every failed expectation as {suite, expectation, severity, level, unexpected_count, examples, rows, error}."""
+def _failures(results: dict[str, dict], suites: dict[str, dict], unexpected: dict | None = None,
+              views: dict | None = None) -> list[dict]:
+    """Every failed expectation as {suite, expectation, severity, level, unexpected_count, examples, rows, error}.
+
+    ``rows`` (positions in the suite's view) and ``unexpected_count`` are rows of the table (from
+    ``unexpected``, which maps GX's verdict on the representatives back to every row); examples are the first
+    unexpected rows' keys.
+    """
     out = []
     for name, res in results.items():
         for r in res.get("results", []):
@@ -191,8 +414,16 @@ def _failures(results: dict[str, dict], suites: dict[str, dict]) -> list[dict]:
             exc = r.get("exception_info") or {}
             error = exc.get("exception_message") if exc.get("raised_exception") else None
             index = result.get("unexpected_index_list") or []
-            rows = [i.get("_row") for i in index if isinstance(i, dict) and i.get("_row") is not None]
-            if index:
+            found = (unexpected or {}).get((name, meta.get("name")))
+            if found is not None:
+                rows = [int(x) for x in found]
+            else:
+                rows = [int(i.get("_row")) for i in index if isinstance(i, dict) and i.get("_row") is not None]
+            key = ROW_KEY.get(name)
+            view = (views or {}).get(name)
+            if rows and view is not None and key in view.columns:
+                examples = [{key: checks.format_value(view[key].iat[i])} for i in rows[:MAX_EXAMPLES]]
+            elif index:
                 examples = [{k: checks.format_value(v) for k, v in i.items() if k != "_row"} for i in index[:MAX_EXAMPLES]]
             elif error:
                 examples = [error]
@@ -204,9 +435,9 @@ def _failures(results: dict[str, dict], suites: dict[str, dict]) -> list[dict]:
                 "type": cfg.get("type"),
                 "severity": meta.get("severity", "critical"),
                 "level": meta.get("level", "table"),
-                "unexpected_count": result.get("unexpected_count", len(rows)),
+                "unexpected_count": len(rows) if found is not None else result.get("unexpected_count", len(rows)),
                 "examples": examples,
-                "rows": [int(x) for x in rows],
+                "rows": rows,
                 "error": error,
                 "detail_columns": _detail_columns(cfg.get("kwargs", {}), meta),
             })
@@ -231,7 +462,32 @@ def _detail(row, columns: list[str]) -> str:
 
 # --------------------------------------------------------------------------- API
 
-def row_checks(tables: dict[str, pa.Table], settings, place_ids: set[str], *, today: dt.date | None = None):
+def _positions(spec, view, name: str):
+    """Positions of the rows to validate: from a boolean mask aligned with the table, or a collection of keys."""
+    import numpy as np
+
+    if spec is None:
+        return None
+    if isinstance(spec, (pa.Array, pa.ChunkedArray)):
+        spec = spec.to_numpy(zero_copy_only=False)
+    if not len(spec):
+        return np.zeros(0, dtype="int64")
+    if isinstance(spec, (set, frozenset, dict)) or isinstance(next(iter(spec)), str):
+        return np.flatnonzero(view[ROW_KEY[name]].isin(set(spec)).to_numpy())
+    mask = np.asarray(spec, dtype=bool)
+    if len(mask) != len(view):
+        raise ValueError(f"rows[{name!r}]: a mask of {len(mask)} rows for a table of {len(view)}")
+    return np.flatnonzero(mask)
+
+
+def _row_positions(rows: dict | None, views: dict) -> dict | None:
+    if not rows:
+        return None
+    return {name: p for name, p in ((n, _positions(rows.get(n), v, n)) for n, v in views.items()) if p is not None}
+
+
+def row_checks(tables: dict[str, pa.Table], settings, place_ids: set[str], *, today: dt.date | None = None,
+               rows: dict | None = None):
     """Run the row-level expectations; return (quarantine table, keep masks).
 
     Every row failing a CRITICAL row-level expectation gets one quarantine row per
@@ -239,40 +495,47 @@ def row_checks(tables: dict[str, pa.Table], settings, place_ids: set[str], *, to
     ``articles.<name>``). ``keep`` maps table name -> ``pa.BooleanArray`` aligned with
     the input table (``table.filter(keep[name])``). For articles, False means "mark
     quarantined", not "delete": every input stays accounted for.
+
+    ``rows`` (optional) limits the checks to some rows, e.g. the new ones of an incremental run:
+    ``{table: boolean mask aligned with the table | collection of keys}``; rows outside it are kept
+    as they are (they were validated before). Tables not named in it are checked in full.
     """
+    import numpy as np
+
     t0 = time.perf_counter()
     suites = load_suites(settings, today)
     views = checks.build_views({k: v for k, v in tables.items() if k in ("articles", "events", "incidents")}, settings, place_ids)
-    results = _validate(views, suites, levels=("row",))
-    rows: list[dict] = []
-    drop = {name: set() for name in views}
-    for f in _failures(results, suites):
+    results, unexpected = _validate(views, suites, levels=("row",), rows=_row_positions(rows, views))
+    out: list[dict] = []
+    drop = {name: np.zeros(len(df), dtype=bool) for name, df in views.items()}
+    for f in _failures(results, suites, unexpected, views):
         if f["severity"] != "critical" or f["level"] != "row":
             continue
         if f["error"]:
             raise RuntimeError(f"quality expectation {f['suite']}.{f['expectation']} could not run: {f['error']}")
         df = views[f["suite"]]
+        drop[f["suite"]][f["rows"]] = True
         for i in f["rows"]:
-            drop[f["suite"]].add(i)
-            rows.append(_quarantine_row(f["suite"], df.iloc[i], f, f"{f['suite']}.{f['expectation']}"))
+            out.append(_quarantine_row(f["suite"], df.iloc[i], f, f"{f['suite']}.{f['expectation']}"))
     # An article that fails (e.g. a future published_at) takes its events with it.
-    if "articles" in views and "events" in views and drop["articles"]:
+    if "articles" in views and "events" in views and drop["articles"].any():
         bad: dict[str, list[dict]] = {}
-        for r in rows:
+        for r in out:
             if r["table_name"] == "articles":
                 bad.setdefault(r["row_id"], []).append(r)
         ev = views["events"]
-        for i, aid in enumerate(ev["article_id"]):
-            for r in bad.get(aid, []):
-                drop["events"].add(i)
-                rows.append({
+        for i in np.flatnonzero(ev["article_id"].isin(set(bad)).to_numpy()):
+            aid = ev["article_id"].iat[i]
+            drop["events"][i] = True
+            for r in bad[aid]:
+                out.append({
                     "table_name": "events", "row_id": ev["event_id"].iat[i], "article_id": aid,
                     "expectation": r["expectation"], "severity": "critical",
                     "detail": f"article {aid}: {r['detail']}", "evidence": ev["evidence"].iat[i],
                 })
-    keep = {name: pa.array([i not in drop[name] for i in range(len(df))], pa.bool_()) for name, df in views.items()}
-    quarantine = to_arrow("quarantine", rows) if rows else QUARANTINE.arrow_schema.empty_table()
-    log.info("row checks: %d quarantine rows in %.1fs", len(rows), time.perf_counter() - t0)
+    keep = {name: pa.array(~d, pa.bool_()) for name, d in drop.items()}
+    quarantine = to_arrow("quarantine", out) if out else QUARANTINE.arrow_schema.empty_table()
+    log.info("row checks: %d quarantine rows in %.1fs", len(out), time.perf_counter() - t0)
     return quarantine, keep
 
 
@@ -297,19 +560,24 @@ def apply_quarantine(tables: dict[str, pa.Table], quarantine: pa.Table, keep: di
         arts = out["articles"]
         ids = arts["article_id"].to_pylist()
         status = [("quarantined" if a in reasons else s) for a, s in zip(ids, arts["status"].to_pylist())]
-        reason = [reasons.get(a, q) for a, q in zip(ids, arts["quarantine_reason"].to_pylist())]
+        # an article already quarantined before the gate (by ingest: "undecodable", ...) keeps its own reason
+        held = [s == "quarantined" and q is not None and not str(q).startswith(QUALITY_REASON_PREFIX)
+                for s, q in zip(arts["status"].to_pylist(), arts["quarantine_reason"].to_pylist())]
+        reason = [q if h else reasons.get(a, q) for a, q, h in zip(ids, arts["quarantine_reason"].to_pylist(), held)]
         arts = arts.set_column(arts.schema.get_field_index("status"), "status", pa.array(status, pa.string()))
         arts = arts.set_column(arts.schema.get_field_index("quarantine_reason"), "quarantine_reason", pa.array(reason, pa.string()))
         out["articles"] = arts
     if "incident_reports" in out and "events" in out:
-        kept_events = set(out["events"]["event_id"].to_pylist())
+        import pyarrow.compute as pc
+
         bridge = out["incident_reports"]
-        bridge = bridge.filter(pa.array([e in kept_events for e in bridge["event_id"].to_pylist()], pa.bool_()))
+        kept = pc.is_in(bridge["event_id"], value_set=out["events"]["event_id"].combine_chunks())
+        bridge = bridge.filter(pc.fill_null(kept, False))
         out["incident_reports"] = bridge
         if "incidents" in out:
-            alive = set(bridge["incident_id"].to_pylist())
             inc = out["incidents"]
-            out["incidents"] = inc.filter(pa.array([i in alive for i in inc["incident_id"].to_pylist()], pa.bool_()))
+            alive = pc.is_in(inc["incident_id"], value_set=bridge["incident_id"].combine_chunks())
+            out["incidents"] = inc.filter(pc.fill_null(alive, False))
     return out
 
 
@@ -393,12 +661,15 @@ class GateReport:
 
 
 def table_checks(tables: dict[str, pa.Table], settings, place_ids: set[str], out_dir: Path, *,
-                 quarantine: pa.Table | None = None, today: dt.date | None = None) -> GateReport:
+                 quarantine: pa.Table | None = None, today: dt.date | None = None, rows: dict | None = None) -> GateReport:
     """Run every suite; write out_dir/validation/*.json and out_dir/data_docs/; return the report.
 
     ``passed`` is False when any critical table-level expectation fails (the run must
     not publish). Row-level failures still present are reported (critical ones mean a
     quarantined row reached this step) but do not block.
+
+    ``rows`` (as for ``row_checks``) limits the row-level expectations to some rows (the new and
+    affected ones of an incremental run); table-level expectations always see whole tables.
     """
     t0 = time.perf_counter()
     out_dir = Path(out_dir)
@@ -415,10 +686,10 @@ def table_checks(tables: dict[str, pa.Table], settings, place_ids: set[str], out
         held = {i for t, i, s in zip(*(quarantine[c].to_pylist() for c in ("table_name", "row_id", "severity")))
                 if t == "incidents" and s == "critical"}
     views = checks.build_views(tables, settings, place_ids, held_incidents=held)
-    results = _validate(views, suites, levels=LEVELS, docs_dir=docs_dir)
+    results, unexpected = _validate(views, suites, levels=LEVELS, docs_dir=docs_dir, rows=_row_positions(rows, views))
     for name, res in results.items():
         (val_dir / f"{name}.json").write_text(json.dumps(res, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    failures = [{k: v for k, v in f.items() if k != "rows"} for f in _failures(results, suites)]
+    failures = [{k: v for k, v in f.items() if k != "rows"} for f in _failures(results, suites, unexpected, views)]
     report = GateReport(passed=True, failures=failures)
     passed = not report.blocking
     counts = {

@@ -6,13 +6,55 @@ Paragraph breaks are kept (one blank line between paragraphs).
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 import yaml
 
-from rasd.text.normalize import clean_chars, fold
+from rasd.text import normalize as _norm
+from rasd.text.normalize import fold
+
+# ---------------------------------------------------------------- fast normalisation
+# Same results as rasd.text.normalize.clean_chars / fold / normalize (tests/test_ingest_speed.py checks it),
+# built from its tables, without str.translate (a dict lookup per character) or a regex match per space.
+
+_FOLD_MAP = dict(_norm._FOLD_PAIRS)
+_FOLD_MAP.update({chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)})  # fold lower-cases A-Z only
+_FOLD_CHARS = re.compile("[" + "".join(re.escape(k) for k in _FOLD_MAP) + "]")
+# Replacing one character at a time is the same as translating them all at once when no replacement
+# is itself replaced.
+_FOLD_BY_REPLACE = not set(_FOLD_MAP.values()) & set(_FOLD_MAP) and all(len(k) == 1 for k in _FOLD_MAP)
+_ODD_SPACES = re.compile("[\t\u00A0\u2000-\u200A\u202F\u205F\u3000]")
+
+
+def fast_fold(text: str) -> str:
+    """``rasd.text.normalize.fold``."""
+    if not _FOLD_BY_REPLACE:
+        return fold(text)
+    for ch in set(_FOLD_CHARS.findall(text)):
+        text = text.replace(ch, _FOLD_MAP[ch])
+    return text
+
+
+def fast_clean_chars(text: str) -> str:
+    """``rasd.text.normalize.clean_chars``: each step runs only when it has something to change."""
+    text = unicodedata.normalize("NFKC", text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _norm._DROP.search(text) is not None:
+        text = _norm._DROP.sub("", text)
+    # Every run of spaces becomes one space: nothing to do when all runs already are single spaces.
+    if "  " in text or _ODD_SPACES.search(text) is not None:
+        text = _norm._SPACES.sub(" ", text)
+    return text
+
+
+def fast_normalize(text: str) -> str:
+    """``rasd.text.normalize.normalize``."""
+    return fast_fold(fast_clean_chars(text)).strip()
+
 
 KINDS = ("line", "caption_marker", "repeated_caption", "repeated_line", "heading_next", "block")
 
@@ -47,6 +89,7 @@ def rules_for(outlet_id: str | None) -> tuple[Rule, ...]:
     return tuple(sorted(rules, key=lambda r: r.outlet is None))
 
 
+@lru_cache(maxsize=1024)
 def _outlet_id(outlet: str | None) -> str | None:
     if not outlet:
         return None
@@ -67,11 +110,63 @@ def _match(rule: Rule, key: str) -> bool:
     return rule.pattern.fullmatch(key) is not None
 
 
-def remove_boilerplate(lines: list[str], rules: tuple[Rule, ...]) -> tuple[list[str], list[tuple[int, str]]]:
-    """Drop boilerplate lines; return kept lines and (index, rule id) of every dropped line."""
-    keys = [_key(ln) for ln in lines]
+_PREFILTERS: dict[int, tuple[tuple[Rule, ...], tuple[re.Pattern | None, tuple[Rule, ...]]]] = {}
+
+
+def _prefilter(rules: tuple[Rule, ...]) -> tuple[re.Pattern | None, tuple[Rule, ...]]:
+    """Cached ``_build_prefilter`` (by identity: hashing the rules costs more than the lookup saves)."""
+    hit = _PREFILTERS.get(id(rules))
+    if hit is not None and hit[0] is rules:
+        return hit[1]
+    if len(_PREFILTERS) > 256:
+        _PREFILTERS.clear()
+    out = _PREFILTERS[id(rules)] = (rules, _build_prefilter(rules))
+    return out[1]
+
+
+def _build_prefilter(rules: tuple[Rule, ...]) -> tuple[re.Pattern | None, tuple[Rule, ...]]:
+    """(one regex, repeated_line rules): a line the regex does not fullmatch matches no rule of another kind.
+
+    The regex is the alternation of the rules' patterns (a caption marker as a prefix), so one call
+    replaces a loop over every rule for the many lines that are not boilerplate. None when the patterns
+    cannot be combined (numbered groups or global flags): every rule is then tried, as before.
+    """
+    rep = tuple(r for r in rules if r.kind == "repeated_line")
+    alts = []
+    for r in rules:
+        if r.kind == "repeated_line":
+            continue
+        if r.pattern.groups or r.pattern.flags & ~re.UNICODE:
+            return None, rep
+        alts.append(f"(?:{r.pattern.pattern})" + (r"[\s\S]*" if r.kind == "caption_marker" else ""))
+    if not alts:
+        return re.compile(r"(?!)"), rep
+    try:
+        return re.compile("|".join(alts)), rep
+    except re.error:
+        return None, rep
+
+
+def _remove(lines: list[str], keys: list[str], rules: tuple[Rule, ...],
+            memo: dict[str, bool] | None = None) -> tuple[list[int], list[tuple[int, str]]]:
+    """Indices of the kept lines, and (index, rule id) of every dropped line; ``keys[i]`` is ``_key(lines[i])``."""
     drop: dict[int, str] = {}
     n = len(lines)
+    combined, rep_rules = _prefilter(rules)
+    if memo is None:
+        memo = {}
+    if combined is not None:
+        hits = []
+        for k in keys:
+            hit = memo.get(k)
+            if hit is None:
+                hit = memo[k] = bool(k) and combined.fullmatch(k) is not None
+            hits.append(hit)
+        if not any(hits):
+            # Only a repeated_line rule could act, and only on a line equal to the previous non-empty one.
+            nonempty = [k for k in keys if k]
+            if not rep_rules or all(a != b for a, b in zip(nonempty, nonempty[1:])):
+                return list(range(n)), []
 
     def next_nonempty(i: int) -> int | None:
         j = i + 1
@@ -91,7 +186,9 @@ def remove_boilerplate(lines: list[str], rules: tuple[Rule, ...]) -> tuple[list[
         if not k or i in drop:
             i += 1
             continue
-        for r in rules:
+        # A line the prefilter rejects matches no rule but the repeated_line ones.
+        candidates = rules if combined is None or hits[i] else rep_rules
+        for r in candidates:
             if r.kind == "repeated_caption":
                 if r.pattern.fullmatch(k):
                     # The copy may follow directly or after a line already dropped ("icon").
@@ -129,25 +226,61 @@ def remove_boilerplate(lines: list[str], rules: tuple[Rule, ...]) -> tuple[list[
                     j += 1
             break
         i += 1
-    kept = [ln for idx, ln in enumerate(lines) if idx not in drop]
-    return kept, sorted(drop.items())
+    if not drop:
+        return list(range(n)), []
+    return [idx for idx in range(n) if idx not in drop], sorted(drop.items())
+
+
+def remove_boilerplate(lines: list[str], rules: tuple[Rule, ...]) -> tuple[list[str], list[tuple[int, str]]]:
+    """Drop boilerplate lines; return kept lines and (index, rule id) of every dropped line."""
+    kept, dropped = _remove(lines, [_key(ln) for ln in lines], rules)
+    return [lines[i] for i in kept], dropped
 
 
 _LINE_SEPS = re.compile("[\u2028\u2029\u0085\x0b\x0c]")
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f]")
+_BLANK_RUNS = re.compile(r"\n{3,}")
+
+
+@lru_cache(maxsize=2)
+def _prepare(raw_text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Lines of the character-cleaned text, and their matching keys (``_key`` of each line).
+
+    ``fold`` maps each character to one character and never to or from whitespace, so folding the
+    whole text once and splitting it gives the same keys as folding every line. Cached: an article
+    is cleaned twice when its outlet has rules of its own.
+    """
+    text = fast_clean_chars(_CONTROLS.sub("", _LINE_SEPS.sub("\n", raw_text)))
+    lines = tuple([ln.strip() for ln in text.split("\n")])
+    keys = tuple([k.strip() for k in fast_fold(text).split("\n")])
+    return lines, keys
+
+
+def _rules_key(outlet_id: str | None) -> str | None:
+    """The outlet whose rules apply: None when the outlet has no rules of its own (its rules are the generic ones)."""
+    return outlet_id if outlet_id and (load_boilerplate().get("outlets") or {}).get(outlet_id) else None
+
+
+@lru_cache(maxsize=4)
+def _clean(raw_text: str, rules_key: str | None) -> str:
+    rules = rules_for(rules_key)
+    lines, keys = _prepare(raw_text)
+    lines, keys = list(lines), list(keys)
+    memo: dict[str, bool] = {}
+    kept = lines
+    # Removing a line can make two copies of a caption adjacent: repeat until nothing changes.
+    for _ in range(4):
+        idx, dropped = _remove(lines, keys, rules, memo)
+        kept = [lines[i] for i in idx]
+        if not dropped:
+            break
+        lines, keys = kept, [keys[i] for i in idx]
+    # Collapse runs of blank lines to one paragraph break.
+    out = _BLANK_RUNS.sub("\n\n", "\n".join(kept)).strip()
+    return fast_clean_chars(out)
 
 
 def clean_text(raw_text: str, outlet: str | None = None) -> str:
     """Remove boilerplate lines (generic + per-outlet rules) and clean characters; keep paragraphs."""
-    text = clean_chars(_CONTROLS.sub("", _LINE_SEPS.sub("\n", raw_text)))
-    lines = [ln.strip() for ln in text.split("\n")]
-    rules = rules_for(_outlet_id(outlet))
-    # Removing a line can make two copies of a caption adjacent: repeat until nothing changes.
-    for _ in range(4):
-        kept, dropped = remove_boilerplate(lines, rules)
-        if not dropped:
-            break
-        lines = kept
-    # Collapse runs of blank lines to one paragraph break.
-    out = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
-    return clean_chars(out)
+    # An outlet without rules of its own has the generic rules: the cached result is reused.
+    return _clean(raw_text, _rules_key(_outlet_id(outlet)))

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from rasd.text.normalize import clean_chars, fold, normalize
+from rasd.text.clean import fast_clean_chars, fast_fold
+from rasd.text.normalize import normalize
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ def _aliases() -> dict[str, Outlet]:
     return out
 
 
+@lru_cache(maxsize=4096)  # metadata names repeat from article to article
 def find_outlet(name_or_id: str | None) -> Outlet | None:
     """The known outlet for an id, English name, Arabic form or domain (None if unknown).
 
@@ -119,6 +121,34 @@ def _patterns() -> tuple[tuple[Outlet, re.Pattern, re.Pattern], ...]:
     return tuple(out)
 
 
+def _needle(form: str) -> str:
+    """A substring of every text that the cue or bare pattern of ``form`` matches: the longest of its words,
+    the first one without its first letter when the form starts with "ال" ("للمرصد" is "ل" + "لمرصد")."""
+    words = form.split()
+    if not words:
+        return ""
+    words[0] = words[0][1:] if form.startswith("ال") else words[0]
+    return max(words, key=len)
+
+
+@lru_cache(maxsize=1)
+def _needle_index() -> tuple[tuple[frozenset[str], ...], tuple[str, ...]]:
+    """(needles of each entry of ``_patterns()``, all needles)."""
+    per_entry = tuple(frozenset(_needle(f) for f in o.forms) for o, _, _ in _patterns())
+    return per_entry, tuple(sorted(set().union(*per_entry)))
+
+
+def _candidates(folded: str):
+    """The (outlet, cue, bare) entries whose forms may occur in ``folded`` (no other can match it)."""
+    per_entry, needles = _needle_index()
+    found = {n for n in needles if n in folded}
+    if not found:
+        return
+    for entry, ns in zip(_patterns(), per_entry):
+        if not ns.isdisjoint(found):
+            yield entry
+
+
 def _names_outlet(line: str, bare: re.Pattern) -> bool:
     """A short line that is an outlet's name, a dateline ("درعا – نورث برس") or a byline."""
     if len(line.split()) > 8 or not bare.search(line):
@@ -129,20 +159,24 @@ def _names_outlet(line: str, bare: re.Pattern) -> bool:
 
 def is_masthead(line: str) -> bool:
     """True for a line that only names an outlet (masthead, dateline, sign-off), not a headline."""
-    folded = fold(clean_chars(line)).strip()
-    return any(_names_outlet(folded, bare) for _, _, bare in _patterns())
+    folded = fast_fold(fast_clean_chars(line)).strip()
+    if len(folded.split()) > 8:
+        return False  # too long for any outlet (see _names_outlet)
+    return any(_names_outlet(folded, bare) for _, _, bare in _candidates(folded))
 
 
 def outlet_from_text(text: str, head_lines: int = 8) -> Outlet | None:
     """The outlet that the text presents as its author, or None."""
-    folded = fold(clean_chars(text))
+    folded = fast_fold(fast_clean_chars(text))
     lines = [ln.strip() for ln in folded.split("\n") if ln.strip()]
+    # Only short lines can name an outlet (see _names_outlet).
+    edge = [ln for ln in lines[:head_lines] + lines[-2:] if len(ln.split()) <= 8]
     scores: dict[str, float] = {}
     by_id = {}
-    for o, cue, bare in _patterns():
+    for o, cue, bare in _candidates(folded):
         s = 3.0 * len(cue.findall(folded))
         # Datelines and mastheads near the top, sign-offs at the end: short lines naming the outlet.
-        if any(_names_outlet(ln, bare) for ln in lines[:head_lines] + lines[-2:]):
+        if any(_names_outlet(ln, bare) for ln in edge):
             s += 10.0
         if s:
             scores[o.id] = s

@@ -11,6 +11,7 @@ Run with RASD_BATCH_SIZE=1 so that each new article is its own batch.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import traceback
@@ -18,6 +19,8 @@ from pathlib import Path
 
 
 def main(input_dir: str, warehouse: str, permanent_key: str) -> None:
+    # The faults are monkeypatches of this process: keep the batches in it (worker processes would not see them).
+    os.environ["RASD_WORKERS"] = "1"
     from rasd import pipeline as P
     from rasd.extract import events as E
 
