@@ -470,12 +470,17 @@ class Extractor:
             # A sentence that only adds casualties to the event just reported merges into it.
             if not decisions:
                 if scas and cands and not own_place_ms and src != "own":
+                    before = {k: (f.n, f.qualifier) for k, f in cands[-1].figs.items()}
                     self._add_figs(cands[-1], figs, ftxt, adjacent=cands[-1].sent >= si - 2)
-                    cands[-1].end = max(cands[-1].end, e) if cands[-1].sent >= si - 1 else cands[-1].end
+                    if cands[-1].sent >= si - 1 or before != {k: (f.n, f.qualifier) for k, f in cands[-1].figs.items()}:
+                        cands[-1].end = max(cands[-1].end, e)  # the evidence reaches the figure's sentence
                 continue
             if (decisions[0].kind == "outcome" and cands and not own_place_ms and src != "own"
                     and cands[-1].sent >= si - 2 and self._followup(cands[-1], figs)):
+                before = {k: (f.n, f.qualifier) for k, f in cands[-1].figs.items()}
                 self._add_figs(cands[-1], figs, ftxt, adjacent=True)
+                if before != {k: (f.n, f.qualifier) for k, f in cands[-1].figs.items()}:
+                    cands[-1].end = max(cands[-1].end, e)
                 continue
 
             if not own_place_ms and decisions[0].event_type in ("Protests", "Riots"):
@@ -877,7 +882,9 @@ class Extractor:
             if target is None:
                 out.append(c)
                 continue
+            figs_before = {k: (f.n, f.qualifier) for k, f in target.figs.items()}
             self._add_figs(target, c.figs, c.ftxt, adjacent=c.sent - target.sent <= 2)
+            figs_changed = figs_before != {k: (f.n, f.qualifier) for k, f in target.figs.items()}
             better_date = _DATE_RANK[c.date_src] < _DATE_RANK[target.date_src]
             if better_date:
                 target.date, target.precision, target.date_src = c.date, c.precision, c.date_src
@@ -889,7 +896,8 @@ class Extractor:
                     c.event_type, c.sub_event_type, c.kind, c.prio)
             if c.anaphoric and c.place_src == "own" and c.place is not None and _finer(c, target):
                 target.place, target.place_src, target.loc_ar, target.geo_precision = c.place, c.place_src, c.loc_ar, c.geo_precision
-            if c.sent - target.sent <= 1 and c.start >= target.start:
+            # the evidence reaches the sentence a figure came from, so that every number is in its evidence
+            if (c.sent - target.sent <= 1 or figs_changed) and c.start >= target.start:
                 target.end = max(target.end, c.end)
             target.strength = max(target.strength, c.strength)
         return self._absorb_coarse(out)
