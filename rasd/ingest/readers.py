@@ -39,8 +39,9 @@ from rasd.ingest.discover import InputItem
 from rasd.ingest.html import declared_charset, extract_html
 from rasd.ingest.raw import archive_bytes, archive_file, sha256_bytes
 from rasd.schema import ARTICLES, PUBLISHED_AT_BASES
-from rasd.text.clean import clean_text, fast_normalize
+from rasd.text.clean import clean_text
 from rasd.text.lang import detect_language
+from rasd.text.normalize import normalize
 from rasd.text.outlets import find_outlet, is_masthead, recognise_outlet
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ class _Ctx:
 
 def article_id_for_text(cleaned_text: str) -> str:
     """Stable id of an article: a re-run and a syndicated copy with the same text share it."""
-    return hashlib.sha256(fast_normalize(cleaned_text).encode("utf-8")).hexdigest()[:16]
+    return hashlib.sha256(normalize(cleaned_text).encode("utf-8")).hexdigest()[:16]
 
 
 def article_id_for_quarantine(raw: bytes, source_path: str) -> str:

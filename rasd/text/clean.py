@@ -6,55 +6,13 @@ Paragraph breaks are kept (one blank line between paragraphs).
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 import yaml
 
-from rasd.text import normalize as _norm
-from rasd.text.normalize import fold
-
-# ---------------------------------------------------------------- fast normalisation
-# Same results as rasd.text.normalize.clean_chars / fold / normalize (tests/test_ingest_speed.py checks it),
-# built from its tables, without str.translate (a dict lookup per character) or a regex match per space.
-
-_FOLD_MAP = dict(_norm._FOLD_PAIRS)
-_FOLD_MAP.update({chr(c): chr(c + 32) for c in range(ord("A"), ord("Z") + 1)})  # fold lower-cases A-Z only
-_FOLD_CHARS = re.compile("[" + "".join(re.escape(k) for k in _FOLD_MAP) + "]")
-# Replacing one character at a time is the same as translating them all at once when no replacement
-# is itself replaced.
-_FOLD_BY_REPLACE = not set(_FOLD_MAP.values()) & set(_FOLD_MAP) and all(len(k) == 1 for k in _FOLD_MAP)
-_ODD_SPACES = re.compile("[\t\u00A0\u2000-\u200A\u202F\u205F\u3000]")
-
-
-def fast_fold(text: str) -> str:
-    """``rasd.text.normalize.fold``."""
-    if not _FOLD_BY_REPLACE:
-        return fold(text)
-    for ch in set(_FOLD_CHARS.findall(text)):
-        text = text.replace(ch, _FOLD_MAP[ch])
-    return text
-
-
-def fast_clean_chars(text: str) -> str:
-    """``rasd.text.normalize.clean_chars``: each step runs only when it has something to change."""
-    text = unicodedata.normalize("NFKC", text)
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if _norm._DROP.search(text) is not None:
-        text = _norm._DROP.sub("", text)
-    # Every run of spaces becomes one space: nothing to do when all runs already are single spaces.
-    if "  " in text or _ODD_SPACES.search(text) is not None:
-        text = _norm._SPACES.sub(" ", text)
-    return text
-
-
-def fast_normalize(text: str) -> str:
-    """``rasd.text.normalize.normalize``."""
-    return fast_fold(fast_clean_chars(text)).strip()
-
+from rasd.text.normalize import clean_chars, fold
 
 KINDS = ("line", "caption_marker", "repeated_caption", "repeated_line", "heading_next", "block")
 
@@ -250,9 +208,9 @@ def _prepare(raw_text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     whole text once and splitting it gives the same keys as folding every line. Cached: an article
     is cleaned twice when its outlet has rules of its own.
     """
-    text = fast_clean_chars(_CONTROLS.sub("", _LINE_SEPS.sub("\n", raw_text)))
+    text = clean_chars(_CONTROLS.sub("", _LINE_SEPS.sub("\n", raw_text)))
     lines = tuple([ln.strip() for ln in text.split("\n")])
-    keys = tuple([k.strip() for k in fast_fold(text).split("\n")])
+    keys = tuple([k.strip() for k in fold(text).split("\n")])
     return lines, keys
 
 
@@ -277,7 +235,7 @@ def _clean(raw_text: str, rules_key: str | None) -> str:
         lines, keys = kept, [keys[i] for i in idx]
     # Collapse runs of blank lines to one paragraph break.
     out = _BLANK_RUNS.sub("\n\n", "\n".join(kept)).strip()
-    return fast_clean_chars(out)
+    return clean_chars(out)
 
 
 def clean_text(raw_text: str, outlet: str | None = None) -> str:

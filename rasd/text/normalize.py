@@ -50,12 +50,20 @@ _FOLD_PAIRS["٬"] = ","
 _FOLD_TABLE = str.maketrans(_FOLD_PAIRS)
 
 
+_ODD_SPACES = re.compile("[\t\u00A0\u2000-\u200A\u202F\u205F\u3000]")
+
+
 def clean_chars(text: str) -> str:
     """NFKC, drop diacritics/tatweel/invisible marks, unify line ends and spaces (length may change)."""
     text = unicodedata.normalize("NFKC", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = _DROP.sub("", text)
-    return _SPACES.sub(" ", text)
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _DROP.search(text) is not None:
+        text = _DROP.sub("", text)
+    # every run of spaces becomes one space: nothing to do when all runs already are single spaces
+    if "  " in text or _ODD_SPACES.search(text) is not None:
+        text = _SPACES.sub(" ", text)
+    return text
 
 
 # One str.replace per pair present (a C scan each) is ~6x faster than str.translate with a dict table on

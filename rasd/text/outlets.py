@@ -14,8 +14,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from rasd.text.clean import fast_clean_chars, fast_fold
-from rasd.text.normalize import normalize
+from rasd.text.normalize import clean_chars, fold, normalize
 
 
 @dataclass(frozen=True)
@@ -159,7 +158,7 @@ def _names_outlet(line: str, bare: re.Pattern) -> bool:
 
 def is_masthead(line: str) -> bool:
     """True for a line that only names an outlet (masthead, dateline, sign-off), not a headline."""
-    folded = fast_fold(fast_clean_chars(line)).strip()
+    folded = fold(clean_chars(line)).strip()
     if len(folded.split()) > 8:
         return False  # too long for any outlet (see _names_outlet)
     return any(_names_outlet(folded, bare) for _, _, bare in _candidates(folded))
@@ -167,7 +166,7 @@ def is_masthead(line: str) -> bool:
 
 def outlet_from_text(text: str, head_lines: int = 8) -> Outlet | None:
     """The outlet that the text presents as its author, or None."""
-    folded = fast_fold(fast_clean_chars(text))
+    folded = fold(clean_chars(text))
     lines = [ln.strip() for ln in folded.split("\n") if ln.strip()]
     # Only short lines can name an outlet (see _names_outlet).
     edge = [ln for ln in lines[:head_lines] + lines[-2:] if len(ln.split()) <= 8]

@@ -23,7 +23,7 @@ import re
 from functools import lru_cache
 
 from rasd.extract.dates import _chains, _grammar, _scan, _tokens
-from rasd.text.clean import fast_fold
+from rasd.text.normalize import fold
 
 __all__ = ["infer_published_at"]
 
@@ -113,7 +113,7 @@ def infer_published_at(cleaned_text: str, ingest_date: dt.date) -> tuple[dt.date
     """(publication date, basis) from the text: basis "text", "inferred", or (None, "unknown")."""
     if isinstance(ingest_date, dt.datetime):
         ingest_date = ingest_date.date()
-    folded = fast_fold(cleaned_text or "")
+    folded = fold(cleaned_text or "")
     lines = _lines(folded)
     if not lines:
         return None, "unknown"
