@@ -29,6 +29,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from rasd.extract.dates import _on_or_before
 from rasd.text.normalize import fold
 from rasd.text.pubdate import _today_weekday
 
@@ -44,10 +45,6 @@ class Decision:
     score: float
     runner_up: float
     reason: str  # "anchored" or why not
-
-
-def _on_or_before(day: dt.date, weekday: int) -> dt.date:
-    return day - dt.timedelta(days=(day.weekday() - weekday) % 7)
 
 
 def _relative_events(extractor, article: dict, weekday: int, ref: dt.date) -> list[dict]:

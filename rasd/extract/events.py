@@ -470,16 +470,13 @@ class Extractor:
             # A sentence that only adds casualties to the event just reported merges into it.
             if not decisions:
                 if scas and cands and not own_place_ms and src != "own":
-                    before = {k: (f.n, f.qualifier) for k, f in cands[-1].figs.items()}
-                    self._add_figs(cands[-1], figs, ftxt, adjacent=cands[-1].sent >= si - 2)
-                    if cands[-1].sent >= si - 1 or before != {k: (f.n, f.qualifier) for k, f in cands[-1].figs.items()}:
+                    changed = self._add_figs(cands[-1], figs, ftxt, adjacent=cands[-1].sent >= si - 2)
+                    if cands[-1].sent >= si - 1 or changed:
                         cands[-1].end = max(cands[-1].end, e)  # the evidence reaches the figure's sentence
                 continue
             if (decisions[0].kind == "outcome" and cands and not own_place_ms and src != "own"
                     and cands[-1].sent >= si - 2 and self._followup(cands[-1], figs)):
-                before = {k: (f.n, f.qualifier) for k, f in cands[-1].figs.items()}
-                self._add_figs(cands[-1], figs, ftxt, adjacent=True)
-                if before != {k: (f.n, f.qualifier) for k, f in cands[-1].figs.items()}:
+                if self._add_figs(cands[-1], figs, ftxt, adjacent=True):
                     cands[-1].end = max(cands[-1].end, e)
                 continue
 
@@ -825,11 +822,16 @@ class Extractor:
     def _followup(self, prev: Cand, figs) -> bool:
         return prev.event_type != "Strategic developments" or not prev.figs
 
-    def _add_figs(self, c: Cand, figs: dict, ftxt: str, adjacent: bool):
+    def _add_figs(self, c: Cand, figs: dict, ftxt: str, adjacent: bool) -> bool:
         """Join a later report's figures to an event: equal figures are the same people; a cumulative toll
         replaces; other victims ("كما قتل آخر", a body found) add; otherwise the larger figure stands. A smaller
         figure that is a part of the stated total is remembered, so that "45 … بينما 25 آخرين" after a total
-        of 70 is read as its breakdown, not as 25 more."""
+        of 70 is read as its breakdown, not as 25 more. True when the event's figures changed."""
+        before = {k: (f.n, f.qualifier) for k, f in c.figs.items()}
+        self._join_figs(c, figs, ftxt, adjacent)
+        return before != {k: (f.n, f.qualifier) for k, f in c.figs.items()}
+
+    def _join_figs(self, c: Cand, figs: dict, ftxt: str, adjacent: bool) -> None:
         rx = _rx()
         others = bool(rx.others.search(ftxt))
         for k, f in figs.items():
@@ -882,9 +884,7 @@ class Extractor:
             if target is None:
                 out.append(c)
                 continue
-            figs_before = {k: (f.n, f.qualifier) for k, f in target.figs.items()}
-            self._add_figs(target, c.figs, c.ftxt, adjacent=c.sent - target.sent <= 2)
-            figs_changed = figs_before != {k: (f.n, f.qualifier) for k, f in target.figs.items()}
+            figs_changed = self._add_figs(target, c.figs, c.ftxt, adjacent=c.sent - target.sent <= 2)
             better_date = _DATE_RANK[c.date_src] < _DATE_RANK[target.date_src]
             if better_date:
                 target.date, target.precision, target.date_src = c.date, c.precision, c.date_src
