@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from rasd import __version__
 from rasd.schema import TABLES, conform, to_arrow
 from rasd.settings import Settings
-from rasd.warehouse import Layout, read_table
+from rasd.warehouse import DB_NAME, Layout, read_table
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = ROOT / "sql"
@@ -887,37 +887,115 @@ def validate_incidents(ctx: RunContext, paths: dict) -> dict:
                                                                      "checked": int(todo.sum())}}
 
 
-def aggregate(ctx: RunContext, articles_path: Path, events_path: Path, resolved: dict, quarantine_paths: list[Path]) -> dict:
-    """Build the staging publication: Parquet tables, rasd.duckdb with sql/ tables and views."""
-    from rasd.publish import build_database, write_parquet
+def _batches(path: Path, columns: list[str] | None = None):
+    """Record batches of a work file, as tables of at most READ_BATCH_ROWS rows (bounded memory)."""
+    from rasd.publish import READ_BATCH_ROWS
+
+    f = pq.ParquetFile(path)
+    names = f.schema_arrow.names
+    cols = [c for c in columns if c in names] if columns is not None else None
+    for b in f.iter_batches(batch_size=READ_BATCH_ROWS, columns=cols):
+        yield pa.Table.from_batches([b])
+
+
+def _table_sources(articles_path: Path, events_path: Path, resolved: dict, quarantine_paths: list[Path]) -> dict:
+    """Each base table as a re-readable stream of (rows, file code per row): articles and their texts by month of
+    publication, events and incidents by month of the event, bridge rows by their incident's month."""
+    import numpy as np
+
+    from rasd.publish import month_codes
+
+    def dated(path, name, date_col, columns=None, keep=None):
+        def gen():
+            for t in _batches(path, columns):
+                if keep is not None:
+                    t = t.filter(keep(t))
+                yield conform(name, t), month_codes(t[date_col])
+        return gen
+
+    inc = pq.read_table(resolved["incidents"], columns=["incident_id", "event_date"])
+    inc_ids, inc_codes = inc["incident_id"].combine_chunks(), month_codes(inc["event_date"])
+
+    def reports():
+        for t in _batches(Path(resolved["incident_reports"])):
+            pos = pc.index_in(t["incident_id"], value_set=inc_ids)
+            pos = pc.fill_null(pos, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            codes = np.where(pos >= 0, inc_codes[np.clip(pos, 0, None)] if len(inc_codes) else 0, 0)
+            yield conform("incident_reports", t), codes
+
+    def quarantine():
+        parts = [conform("quarantine", pq.read_table(p)) for p in quarantine_paths]
+        t = pa.concat_tables(parts) if parts else TABLES["quarantine"].arrow_schema.empty_table()
+        yield t, np.full(t.num_rows, -1, dtype=np.int64)
+
+    return {
+        "articles": dated(articles_path, "articles", "published_at", TABLES["articles"].column_names),
+        "article_texts": dated(articles_path, "article_texts", "published_at",
+                               ["article_id", "doc_key", "text", "published_at"], lambda t: pc.is_valid(t["text"])),
+        "events": dated(events_path, "events", "event_date"),
+        "incidents": dated(Path(resolved["incidents"]), "incidents", "event_date"),
+        "incident_reports": reports,
+        "quarantine": quarantine,
+    }
+
+
+WRITTEN = "publication.files.json"  # run folder: which table files this run wrote (the others are the previous ones)
+
+
+def aggregate(ctx: RunContext, articles_path: Path, events_path: Path, resolved: dict, quarantine_paths: list[Path],
+              incremental: bool = True) -> dict:
+    """Build the staging publication: Parquet tables (a file per month), rasd.duckdb with sql/ tables and views.
+
+    Incremental: files whose rows equal the current publication's are hard-linked from it, and rasd.duckdb is
+    its copy with the changed files' rows replaced (``rasd.publish``); the result is the same as a full rebuild
+    (``incremental=False``). Streams the work files in batches; DuckDB works under its own memory limit.
+    """
+    import numpy as np
+
+    from rasd.publish import (BASE_TABLES, PARTITIONS, build_database, database_key, fingerprint_key,
+                              previous_partitions, update_database, write_table_files)
 
     staging = ctx.staging
     if staging.exists():
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
-    full = pq.read_table(articles_path)
-    articles = conform("articles", full)
-    texts = conform("article_texts", full.select(["article_id", "doc_key", "text"]).filter(
-        pc.invert(pc.is_null(full["text"])) if full.num_rows else pa.array([], pa.bool_())))
-    quarantine = pa.concat_tables([conform("quarantine", pq.read_table(p)) for p in quarantine_paths]) if quarantine_paths else TABLES["quarantine"].arrow_schema.empty_table()
-    base = {
-        "articles": articles,
-        "article_texts": texts,
-        "events": conform("events", pq.read_table(events_path)),
-        "incidents": conform("incidents", pq.read_table(resolved["incidents"])),
-        "incident_reports": conform("incident_reports", pq.read_table(resolved["incident_reports"])),
-        "quarantine": quarantine,
-    }
     (staging / "_cache").mkdir()
     for name in (EXTRACTED, MINHASH, INPUTS, ROW_CHECKS, RESOLVED):  # what the next run reuses instead of recomputing
         if (ctx.work / name).is_file():
             shutil.copy2(ctx.work / name, staging / "_cache" / name)
-    built = build_database(staging, base, SQL_DIR)
-    for name, t in {**base, **built}.items():
-        write_parquet(conform(name, t) if name in TABLES else t, staging / name)
+    prev = ctx.layout.current_publication() if incremental else None
+    prev_parts = previous_partitions(prev)
+    if prev_parts is None:
+        prev = None
+    prev_tables = (prev_parts or {}).get("tables", {})
+    sources = _table_sources(articles_path, events_path, resolved, quarantine_paths)
+    files: dict[str, dict] = {}
+    written: dict[str, list[str]] = {}
+    for name in BASE_TABLES:
+        got = write_table_files(name, sources[name], staging, prev, prev_tables.get(name))
+        files[name], written[name] = got["files"], got["written"]
+    db_key = database_key(SQL_DIR)
+    built = None
+    if prev is not None and prev_parts.get("db_key") == db_key and (prev / DB_NAME).is_file():
+        changes = {n: sorted(set(written[n]) | (set(prev_tables.get(n, {})) - set(files[n]))) for n in BASE_TABLES}
+        expected = {n: sum(f["rows"] for f in files[n].values()) for n in BASE_TABLES}
+        built = update_database(staging, prev, {n: c for n, c in changes.items() if c}, expected, SQL_DIR, ctx.work)
+    if built is None:
+        built = build_database(staging, {n: sorted((staging / n).glob("*.parquet")) for n in BASE_TABLES}, SQL_DIR,
+                               ctx.work)
+    for name, t in built.items():
+        t = conform(name, t) if name in TABLES else t
+        got = write_table_files(name, lambda t=t: iter([(t, np.full(t.num_rows, -1, dtype=np.int64))]), staging, prev,
+                                prev_tables.get(name))
+        files[name], written[name] = got["files"], got["written"]
+    (staging / "_cache" / PARTITIONS).write_text(json.dumps({"key": fingerprint_key(), "db_key": db_key, "tables": files},
+                                                            indent=1), encoding="utf-8")
+    (ctx.work / WRITTEN).write_text(json.dumps({"previous": prev.name if prev is not None else None, "written": written}),
+                                    encoding="utf-8")
+    counts = {n: sum(f["rows"] for f in fs.values()) for n, fs in files.items()}
     weekly = built.get("weekly_incidents")
-    return {"staging": str(staging), "counts": {k: v.num_rows for k, v in {**base, **built}.items()},
-            "weeks": weekly.num_rows if weekly is not None else 0}
+    return {"staging": str(staging), "counts": counts, "weeks": weekly.num_rows if weekly is not None else 0,
+            "written": {n: len(w) for n, w in written.items()}}
 
 
 def validate_tables(ctx: RunContext, staging: Path) -> dict:

@@ -1,17 +1,40 @@
-"""Build a publication in staging (Parquet + one DuckDB file) and swap it in with one rename."""
+"""Build a publication in staging (Parquet + one DuckDB file) and swap it in with one rename.
+
+Each table is a folder of Parquet files, one per month of its date column (``2024-03.parquet``; rows without a
+date in ``undated.parquet``; small tables in ``all.parquet``). A file whose rows (content and order) equal the
+current publication's file of the same name is hard-linked from it, not written again, and ``rasd.duckdb`` is
+a copy of the current one with only the changed files' rows deleted and inserted — so an incremental run
+writes what changed, and its publication is the same as a full rebuild's. The current publication is never
+modified (links are new names for its files; the DuckDB file is copied before it is changed).
+"""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
+from typing import Callable, Iterator
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from rasd.schema import TABLES
 from rasd.warehouse import DB_NAME, PUBLISHED_TABLES, Layout
 
 KEEP_PUBLICATIONS = 3  # publications kept on disk (current + previous); 2–10
+PARTITIONS = "partitions.json"  # publication cache: every table file's rows and content fingerprint
+LAYOUT_VERSION = "month-files-1"  # part of the fingerprints' key: a new layout rewrites everything once
+ROW_GROUP_ROWS = 65_536  # rows per Parquet row group written; 10k–1M (larger: fewer, bigger reads for BI tools)
+BUFFER_BYTES = 256 * 2**20  # bytes of rows buffered across a table's files before the largest is flushed; 64 MB–2 GB
+READ_BATCH_ROWS = 32_768  # rows per record batch read from the run's work files; 4k–256k
+DUCKDB_MEMORY_LIMIT = "1GB"  # DuckDB's own memory cap while it builds or updates rasd.duckdb (it spills beyond)
+BASE_TABLES = ("articles", "article_texts", "events", "incidents", "incident_reports", "quarantine")
+UNDATED, WHOLE = "undated", "all"
+
+Source = Callable[[], Iterator[tuple[pa.Table, np.ndarray]]]  # a fresh pass: (batch, file label code per row)
 
 
 def sql_files(sql_dir: Path) -> list[tuple[str, str, str]]:
@@ -27,33 +50,245 @@ def sql_files(sql_dir: Path) -> list[tuple[str, str, str]]:
 
 def write_parquet(table: pa.Table, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, folder / "part-0.parquet", compression="zstd")
+    pq.write_table(table, folder / f"{WHOLE}.parquet", compression="zstd", row_group_size=ROW_GROUP_ROWS)
 
 
-def build_database(staging: Path, tables: dict[str, pa.Table], sql_dir: Path) -> dict[str, pa.Table]:
-    """Create staging/rasd.duckdb with the base tables and every sql/ output; return the SQL-built tables."""
+# ---------------------------------------------------------------- files by month, fingerprints
+
+
+def month_codes(dates: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """year*100 + month of each date; 0 for null (the ``undated`` file)."""
+    if not len(dates):
+        return np.zeros(0, dtype=np.int64)
+    code = pc.add(pc.multiply(pc.year(dates), 100), pc.month(dates))
+    return pc.fill_null(code, 0).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def label(code: int) -> str:
+    return UNDATED if code == 0 else WHOLE if code < 0 else f"{code // 100:04d}-{code % 100:02d}"
+
+
+def _row_hashes(t: pa.Table) -> np.ndarray:
+    import polars as pl
+
+    if not t.num_rows:
+        return np.empty(0, dtype=np.uint64)
+    return pl.from_arrow(t).hash_rows(seed=11).to_numpy()
+
+
+def fingerprint_key() -> str:
+    """What a fingerprint depends on besides the rows: the layout, the contract and the hash function."""
+    import polars
+
+    h = hashlib.sha256(f"{LAYOUT_VERSION}/{polars.__version__}/{pa.__version__}".encode())
+    for name in PUBLISHED_TABLES:
+        h.update(str(TABLES[name].arrow_schema).encode())
+    return h.hexdigest()[:16]
+
+
+def fingerprints(source: Source) -> dict[str, dict]:
+    """{file label: {"rows", "fingerprint"}} of a table: a hash of its rows in order, per file."""
+    acc: dict[int, tuple] = {}
+    for t, codes in source():
+        hashes = _row_hashes(t)
+        for code in np.unique(codes):
+            idx = np.flatnonzero(codes == code)
+            h, n = acc.get(int(code)) or (hashlib.sha256(), 0)
+            h.update(hashes[idx].tobytes())
+            acc[int(code)] = (h, n + len(idx))
+    return {label(c): {"rows": n, "fingerprint": h.hexdigest()[:32]} for c, (h, n) in sorted(acc.items())}
+
+
+class _FileWriters:
+    """One Parquet file per label under ``folder``; rows buffered per file, flushed in row groups."""
+
+    def __init__(self, folder: Path, schema: pa.Schema):
+        self.folder, self.schema = folder, schema
+        self.buf: dict[str, list[pa.Table]] = {}
+        self.writers: dict[str, pq.ParquetWriter] = {}
+        self.nbytes = 0
+
+    def add(self, name: str, t: pa.Table) -> None:
+        self.buf.setdefault(name, []).append(t)
+        self.nbytes += t.nbytes
+        if sum(x.num_rows for x in self.buf[name]) >= ROW_GROUP_ROWS:
+            self._flush(name)
+        while self.nbytes > BUFFER_BYTES:
+            self._flush(max(self.buf, key=lambda k: sum(x.nbytes for x in self.buf[k])))
+
+    def _flush(self, name: str) -> None:
+        parts = self.buf.pop(name, [])
+        if not parts:
+            return
+        self.nbytes -= sum(x.nbytes for x in parts)
+        w = self.writers.get(name)
+        if w is None:
+            w = self.writers[name] = pq.ParquetWriter(self.folder / f"{name}.parquet", self.schema, compression="zstd")
+        w.write_table(pa.concat_tables(parts), row_group_size=ROW_GROUP_ROWS)
+
+    def close(self) -> None:
+        for name in list(self.buf):
+            self._flush(name)
+        for w in self.writers.values():
+            w.close()
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:  # another file system, or links not allowed: a copy is as good, only slower
+        shutil.copy2(src, dst)
+
+
+def write_table_files(name: str, source: Source, staging: Path, previous: Path | None, prev_files: dict | None) -> dict:
+    """Write table ``name`` into ``staging/name/`` one file per label; files whose fingerprint equals the previous
+    publication's are hard-linked from it. Returns {"files": {label: {rows, fingerprint}}, "written": [labels]}."""
+    schema = TABLES[name].arrow_schema
+    folder = staging / name
+    folder.mkdir(parents=True, exist_ok=True)
+    files = fingerprints(source)
+    if not files:  # an empty table still has one (empty) file, so readers see its columns
+        files = {WHOLE: {"rows": 0, "fingerprint": ""}}
+    prev_files = prev_files or {}
+    same = {k for k, v in files.items() if previous is not None and prev_files.get(k) == v
+            and (previous / name / f"{k}.parquet").is_file()}
+    todo = [k for k in files if k not in same]
+    for k in same:
+        _link_or_copy(previous / name / f"{k}.parquet", folder / f"{k}.parquet")
+    if todo:
+        writers = _FileWriters(folder, schema)
+        wanted = set(todo)
+        for t, codes in source():
+            for code in np.unique(codes):
+                lab = label(int(code))
+                if lab in wanted:
+                    writers.add(lab, t.take(pa.array(np.flatnonzero(codes == code))))
+        writers.close()
+        for k in todo:  # an empty table, or nothing came for it
+            if not (folder / f"{k}.parquet").exists():
+                pq.write_table(schema.empty_table(), folder / f"{k}.parquet", compression="zstd")
+    return {"files": files, "written": sorted(todo)}
+
+
+def previous_partitions(previous: Path | None) -> dict | None:
+    """The current publication's file fingerprints, when they were made with the same key."""
+    meta = previous / "_cache" / PARTITIONS if previous is not None else None
+    if meta is None or not meta.is_file():
+        return None
+    try:
+        got = json.loads(meta.read_text(encoding="utf-8"))
+    except ValueError:
+        return None
+    return got if got.get("key") == fingerprint_key() else None
+
+
+# ---------------------------------------------------------------- the DuckDB file
+
+
+def database_key(sql_dir: Path) -> str:
+    """What rasd.duckdb's layout depends on: the SQL outputs, the contract, DuckDB's version."""
     import duckdb
 
+    h = hashlib.sha256(f"{LAYOUT_VERSION}/{duckdb.__version__}".encode())
+    for name, kind, body in sql_files(sql_dir):
+        h.update(f"{name}\0{kind}\0{body}\0".encode())
+    for name in PUBLISHED_TABLES:
+        h.update(str(TABLES[name].arrow_schema).encode())
+    return h.hexdigest()[:16]
+
+
+def _connect(db: Path, temp: Path | None):
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+    con.execute("SET preserve_insertion_order = false")
+    if temp is not None:
+        con.execute(f"SET temp_directory = '{_sql_str(str(temp))}'")
+    return con
+
+
+def _sql_str(s: str) -> str:
+    return s.replace("'", "''")
+
+
+def _files_sql(paths: list[Path]) -> str:
+    return "[" + ", ".join(f"'{_sql_str(str(p))}'" for p in paths) + "]"
+
+
+def build_database(staging: Path, tables: dict[str, pa.Table | list[Path]], sql_dir: Path,
+                   temp: Path | None = None) -> dict[str, pa.Table]:
+    """Create staging/rasd.duckdb with the base tables (Arrow tables, or lists of Parquet files) and every sql/
+    output; return the SQL-built tables."""
     db = staging / DB_NAME
     if db.exists():
         db.unlink()
-    built: dict[str, pa.Table] = {}
-    con = duckdb.connect(str(db))
+    con = _connect(db, temp)
     try:
         for name, t in tables.items():
-            con.register("_src", t)
-            con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _src')
-            con.unregister("_src")
-        for name, kind, body in sql_files(sql_dir):
-            if kind == "table":
-                con.execute(f'CREATE TABLE "{name}" AS {body}')
-                built[name] = con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
+            if isinstance(t, pa.Table):
+                con.register("_src", t)
+                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _src')
+                con.unregister("_src")
             else:
-                con.execute(f'CREATE VIEW "{name}" AS {body}')
+                con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM read_parquet({_files_sql(t)})')
+        built = _sql_outputs(con, sql_dir, create=True)
         con.execute("CHECKPOINT")
     finally:
         con.close()
     return built
+
+
+def _sql_outputs(con, sql_dir: Path, create: bool) -> dict[str, pa.Table]:
+    built: dict[str, pa.Table] = {}
+    for name, kind, body in sql_files(sql_dir):
+        if kind == "table":
+            if create:
+                con.execute(f'CREATE TABLE "{name}" AS {body}')
+            else:
+                con.execute(f'DELETE FROM "{name}"')
+                con.execute(f'INSERT INTO "{name}" {body}')
+            built[name] = con.sql(f'SELECT * FROM "{name}"').to_arrow_table()
+        elif create:
+            con.execute(f'CREATE VIEW "{name}" AS {body}')
+    return built
+
+
+def update_database(staging: Path, previous: Path, changes: dict[str, list[str]], expected_rows: dict[str, int],
+                    sql_dir: Path, temp: Path | None = None) -> dict[str, pa.Table] | None:
+    """staging/rasd.duckdb as a copy of the previous publication's with, for each changed file, the rows of its
+    previous version deleted (by key) and those of its new version inserted; the SQL tables recomputed.
+    None (and no file) when the result does not hold the expected row counts: build it whole instead."""
+    db = staging / DB_NAME
+    shutil.copyfile(previous / DB_NAME, db)  # the published file is never opened for writing
+    con = _connect(db, temp)
+    ok = False
+    try:
+        con.execute("BEGIN")
+        # every delete before any insert: a row that moved to another file (a new month) is not deleted again
+        for name, labels in changes.items():
+            on = " AND ".join(f't."{k}" = o."{k}"' for k in TABLES[name].key)
+            old = [previous / name / f"{lab}.parquet" for lab in labels]
+            old = [p for p in old if p.is_file()]
+            if old:
+                con.execute(f'DELETE FROM "{name}" AS t USING read_parquet({_files_sql(old)}) AS o WHERE {on}')
+        for name, labels in changes.items():
+            new = [p for p in (staging / name / f"{lab}.parquet" for lab in labels) if p.is_file()]
+            if new:
+                con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM read_parquet({_files_sql(new)})')
+        got = {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in expected_rows}
+        if got != expected_rows:
+            con.execute("ROLLBACK")
+            return None
+        built = _sql_outputs(con, sql_dir, create=False)
+        con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+        ok = True
+        return built
+    finally:
+        con.close()
+        if not ok:
+            db.unlink(missing_ok=True)
 
 
 def write_metadata(staging: Path, meta: dict) -> None:

@@ -3,7 +3,8 @@
 ``row_checks`` runs the row-level expectations and returns the rows to quarantine;
 ``table_checks`` runs every suite, keeps the validation results (JSON) and GX Data Docs
 (HTML), and says whether the run may publish. GX is imported only inside ``_validate``
-(it takes seconds to import); nothing else in rasd pays for it.
+(it takes seconds to import); nothing else in rasd pays for it, and a run calls ``preload`` early so that
+the import happens on a background thread while ingest and extraction run.
 """
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ import logging
 import os
 import re
 import shutil
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +89,27 @@ def load_suites(settings, today: dt.date | None = None, directory: Path | None =
 
 
 # --------------------------------------------------------------------------- GX run
+
+_preload: threading.Thread | None = None
+
+
+def _import_gx() -> None:
+    os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before the import: GX reads it when it starts
+    try:
+        import great_expectations  # noqa: F401
+        from great_expectations.core.expectation_suite import ExpectationSuite  # noqa: F401
+        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: F401
+    except Exception:  # the import is retried (and fails loudly) where it is used
+        log.debug("background import of great_expectations failed", exc_info=True)
+
+
+def preload() -> None:
+    """Start importing Great Expectations (~5 s of CPU) on a daemon thread, once per process; ``_validate``'s own
+    import then waits for it (Python's import lock) instead of starting over."""
+    global _preload
+    if _preload is None and "great_expectations" not in sys.modules:
+        _preload = threading.Thread(target=_import_gx, name="rasd-gx-import", daemon=True)
+        _preload.start()
 
 # Expectation types whose verdict on a row is a function of that row's values in the expectation's columns
 # (and its row_condition columns) alone. GX gives such an expectation the same verdict on one representative
@@ -234,6 +258,8 @@ def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], doc
     """
     import numpy as np
 
+    if _preload is not None:
+        _preload.join()
     os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before the import: GX reads it when it starts
     import great_expectations as gx
     from great_expectations.core.expectation_suite import ExpectationSuite
