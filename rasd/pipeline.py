@@ -118,10 +118,9 @@ def _input_identity(item, input_dir: Path) -> dict | None:
         return None
     rel = None
     if item.sidecar is not None:
-        try:
-            rel = _encodable(Path(item.sidecar).relative_to(input_dir).as_posix())
-        except ValueError:
-            rel = _encodable(str(item.sidecar))
+        # the sidecar's path relative to the input folder (string operations: pathlib costs ~1 s per 100k inputs)
+        path, prefix = os.fspath(item.sidecar), os.path.join(os.fspath(input_dir), "")
+        rel = _encodable(path[len(prefix):].replace(os.sep, "/") if path.startswith(prefix) else path)
     return {"source_path": _encodable(item.source_path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sidecar": rel,
             "sidecar_size": side.st_size if side else None, "sidecar_mtime_ns": side.st_mtime_ns if side else None}
 
