@@ -86,8 +86,9 @@ def fingerprint_key() -> str:
     return h.hexdigest()[:16]
 
 
-def fingerprints(source: Source) -> dict[str, dict]:
-    """{file label: {"rows", "fingerprint"}} of a table: a hash of its rows in order, per file."""
+def fingerprints(source: Source, writers: "_FileWriters | None" = None) -> dict[str, dict]:
+    """{file label: {"rows", "fingerprint"}} of a table: a hash of its rows in order, per file; with ``writers``,
+    every file is written in the same pass."""
     acc: dict[int, tuple] = {}
     for t, codes in source():
         hashes = _row_hashes(t)
@@ -96,6 +97,10 @@ def fingerprints(source: Source) -> dict[str, dict]:
             h, n = acc.get(int(code)) or (hashlib.sha256(), 0)
             h.update(hashes[idx].tobytes())
             acc[int(code)] = (h, n + len(idx))
+            if writers is not None:
+                writers.add(label(int(code)), t.take(pa.array(idx)))
+    if writers is not None:
+        writers.close()
     return {label(c): {"rows": n, "fingerprint": h.hexdigest()[:32]} for c, (h, n) in sorted(acc.items())}
 
 
@@ -146,16 +151,17 @@ def write_table_files(name: str, source: Source, staging: Path, previous: Path |
     schema = TABLES[name].arrow_schema
     folder = staging / name
     folder.mkdir(parents=True, exist_ok=True)
-    files = fingerprints(source)
+    prev_files = prev_files or {}
+    one_pass = previous is None or not prev_files  # nothing to reuse: fingerprint and write in one pass
+    files = fingerprints(source, _FileWriters(folder, schema) if one_pass else None)
     if not files:  # an empty table still has one (empty) file, so readers see its columns
         files = {WHOLE: {"rows": 0, "fingerprint": ""}}
-    prev_files = prev_files or {}
-    same = {k for k, v in files.items() if previous is not None and prev_files.get(k) == v
+    same = {k for k, v in files.items() if not one_pass and prev_files.get(k) == v
             and (previous / name / f"{k}.parquet").is_file()}
     todo = [k for k in files if k not in same]
     for k in same:
         _link_or_copy(previous / name / f"{k}.parquet", folder / f"{k}.parquet")
-    if todo:
+    if todo and not one_pass:
         writers = _FileWriters(folder, schema)
         wanted = set(todo)
         for t, codes in source():
@@ -164,6 +170,7 @@ def write_table_files(name: str, source: Source, staging: Path, previous: Path |
                 if lab in wanted:
                     writers.add(lab, t.take(pa.array(np.flatnonzero(codes == code))))
         writers.close()
+    if todo:
         for k in todo:  # an empty table, or nothing came for it
             if not (folder / f"{k}.parquet").exists():
                 pq.write_table(schema.empty_table(), folder / f"{k}.parquet", compression="zstd")
