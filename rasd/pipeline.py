@@ -914,15 +914,20 @@ def _table_sources(articles_path: Path, events_path: Path, resolved: dict, quara
                 yield conform(name, t), month_codes(t[date_col])
         return gen
 
+    # the month of each bridge row's incident, looked up once (one hash table of the incident ids, not one per batch)
     inc = pq.read_table(resolved["incidents"], columns=["incident_id", "event_date"])
-    inc_ids, inc_codes = inc["incident_id"].combine_chunks(), month_codes(inc["event_date"])
+    inc_codes = month_codes(inc["event_date"])
+    rep_ids = pq.read_table(resolved["incident_reports"], columns=["incident_id"])["incident_id"]
+    pos = pc.fill_null(pc.index_in(rep_ids, value_set=inc["incident_id"].combine_chunks()), -1)
+    pos = pos.to_numpy(zero_copy_only=False).astype(np.int64)
+    rep_codes = np.where(pos >= 0, inc_codes[np.clip(pos, 0, None)] if len(inc_codes) else 0, 0)
+    del inc, rep_ids, pos
 
     def reports():
+        start = 0
         for t in _batches(Path(resolved["incident_reports"])):
-            pos = pc.index_in(t["incident_id"], value_set=inc_ids)
-            pos = pc.fill_null(pos, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-            codes = np.where(pos >= 0, inc_codes[np.clip(pos, 0, None)] if len(inc_codes) else 0, 0)
-            yield conform("incident_reports", t), codes
+            yield conform("incident_reports", t), rep_codes[start:start + t.num_rows]
+            start += t.num_rows
 
     def quarantine():
         parts = [conform("quarantine", pq.read_table(p)) for p in quarantine_paths]
