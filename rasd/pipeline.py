@@ -945,6 +945,7 @@ def _table_sources(articles_path: Path, events_path: Path, resolved: dict, quara
     }
 
 
+DB_REBUILD_GROWTH = 1.5  # rasd.duckdb is rebuilt whole when updates grew it past this x its last whole size; 1.2–3
 WRITTEN = "publication.files.json"  # run folder: which table files this run wrote (the others are the previous ones)
 
 
@@ -982,26 +983,33 @@ def aggregate(ctx: RunContext, articles_path: Path, events_path: Path, resolved:
         files[name], written[name] = got["files"], got["written"]
     db_key = database_key(SQL_DIR)
     built = None
-    if prev is not None and prev_parts.get("db_key") == db_key and (prev / DB_NAME).is_file():
+    full_bytes = (prev_parts or {}).get("db_full_bytes") or 0
+    # deleted rows leave free blocks that DuckDB reuses only in part: past DB_REBUILD_GROWTH x the size of the last
+    # whole build, rasd.duckdb is built whole again (compact) instead of updated
+    compact = prev is not None and (prev / DB_NAME).is_file() and (prev / DB_NAME).stat().st_size <= DB_REBUILD_GROWTH * full_bytes
+    how = "updated"
+    if prev is not None and prev_parts.get("db_key") == db_key and compact:
         changes = {n: sorted(set(written[n]) | (set(prev_tables.get(n, {})) - set(files[n]))) for n in BASE_TABLES}
         expected = {n: sum(f["rows"] for f in files[n].values()) for n in BASE_TABLES}
         built = update_database(staging, prev, {n: c for n, c in changes.items() if c}, expected, SQL_DIR, ctx.work)
     if built is None:
         built = build_database(staging, {n: sorted((staging / n).glob("*.parquet")) for n in BASE_TABLES}, SQL_DIR,
                                ctx.work)
+        full_bytes = (staging / DB_NAME).stat().st_size
+        how = "built"
     for name, t in built.items():
         t = conform(name, t) if name in TABLES else t
         got = write_table_files(name, lambda t=t: iter([(t, np.full(t.num_rows, -1, dtype=np.int64))]), staging, prev,
                                 prev_tables.get(name))
         files[name], written[name] = got["files"], got["written"]
-    (staging / "_cache" / PARTITIONS).write_text(json.dumps({"key": fingerprint_key(), "db_key": db_key, "tables": files},
+    (staging / "_cache" / PARTITIONS).write_text(json.dumps({"key": fingerprint_key(), "db_key": db_key, "db_full_bytes": full_bytes, "tables": files},
                                                             indent=1), encoding="utf-8")
     (ctx.work / WRITTEN).write_text(json.dumps({"previous": prev.name if prev is not None else None, "written": written}),
                                     encoding="utf-8")
     counts = {n: sum(f["rows"] for f in fs.values()) for n, fs in files.items()}
     weekly = built.get("weekly_incidents")
     return {"staging": str(staging), "counts": counts, "weeks": weekly.num_rows if weekly is not None else 0,
-            "written": {n: len(w) for n, w in written.items()}}
+            "written": {n: len(w) for n, w in written.items()}, "database": how}
 
 
 def _rows_to_check(ctx: RunContext, staging: Path, place_ids: set[str]) -> dict | None:

@@ -149,6 +149,17 @@ def test_an_incremental_publication_equals_a_full_rebuild(published):
     assert _digest(prev) == before  # nor by the swap
 
 
+def test_the_database_is_updated_then_rebuilt_once_updates_have_grown_it(published, monkeypatch):
+    ctx = _ctx(published, "20240502T000000Z-gggggg")
+    _work(ctx, 44)
+    assert _aggregate(ctx)["database"] == "updated"
+    monkeypatch.setattr(P, "DB_REBUILD_GROWTH", 0.5)  # any file is now "grown": built whole again
+    ctx = _ctx(published, "20240502T000000Z-hhhhhh")
+    _work(ctx, 44)
+    agg = _aggregate(ctx)
+    assert agg["database"] == "built" and len(_db_rows(Path(agg["staging"]) / DB_NAME)["events"]) == 44
+
+
 def test_a_failed_database_update_leaves_the_current_publication_as_it_was(published, monkeypatch):
     wh = published
     prev = Layout(wh).current_publication()
