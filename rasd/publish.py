@@ -29,6 +29,7 @@ PARTITIONS = "partitions.json"  # publication cache: every table file's rows and
 LAYOUT_VERSION = "month-files-1"  # part of the fingerprints' key: a new layout rewrites everything once
 ROW_GROUP_ROWS = 65_536  # rows per Parquet row group written; 10k–1M (larger: fewer, bigger reads for BI tools)
 BUFFER_BYTES = 256 * 2**20  # bytes of rows buffered across a table's files before the largest is flushed; 64 MB–2 GB
+KEEP_BYTES = 512 * 2**20  # bytes of a table's rows kept from the fingerprint pass for the write pass; 0–2 GB
 READ_BATCH_ROWS = 32_768  # rows per record batch read from the run's work files; 4k–256k
 DUCKDB_MEMORY_LIMIT = "1GB"  # DuckDB's own memory cap while it builds or updates rasd.duckdb (it spills beyond)
 BASE_TABLES = ("articles", "article_texts", "events", "incidents", "incident_reports", "quarantine")
@@ -86,11 +87,20 @@ def fingerprint_key() -> str:
     return h.hexdigest()[:16]
 
 
-def fingerprints(source: Source, writers: "_FileWriters | None" = None) -> dict[str, dict]:
+def fingerprints(source: Source, writers: "_FileWriters | None" = None, keep: list | None = None) -> dict[str, dict]:
     """{file label: {"rows", "fingerprint"}} of a table: a hash of its rows in order, per file; with ``writers``,
-    every file is written in the same pass."""
+    every file is written in the same pass; with ``keep``, the batches are appended to it while they fit in
+    KEEP_BYTES (else it is emptied), so that a second pass need not read them again."""
     acc: dict[int, tuple] = {}
+    kept = 0
     for t, codes in source():
+        if keep is not None and kept >= 0:
+            kept += t.nbytes
+            if kept <= KEEP_BYTES:
+                keep.append((t, codes))
+            else:
+                keep.clear()
+                kept = -1
         hashes = _row_hashes(t)
         for code in np.unique(codes):
             idx = np.flatnonzero(codes == code)
@@ -153,7 +163,8 @@ def write_table_files(name: str, source: Source, staging: Path, previous: Path |
     folder.mkdir(parents=True, exist_ok=True)
     prev_files = prev_files or {}
     one_pass = previous is None or not prev_files  # nothing to reuse: fingerprint and write in one pass
-    files = fingerprints(source, _FileWriters(folder, schema) if one_pass else None)
+    kept: list = []
+    files = fingerprints(source, _FileWriters(folder, schema) if one_pass else None, None if one_pass else kept)
     if not files:  # an empty table still has one (empty) file, so readers see its columns
         files = {WHOLE: {"rows": 0, "fingerprint": ""}}
     same = {k for k, v in files.items() if not one_pass and prev_files.get(k) == v
@@ -164,7 +175,7 @@ def write_table_files(name: str, source: Source, staging: Path, previous: Path |
     if todo and not one_pass:
         writers = _FileWriters(folder, schema)
         wanted = set(todo)
-        for t, codes in source():
+        for t, codes in (kept or source()):
             for code in np.unique(codes):
                 lab = label(int(code))
                 if lab in wanted:
