@@ -189,7 +189,44 @@ def ingest_batch(ctx: RunContext, manifest: Path) -> Path:
     records = read_items(items, ctx.input_dir, ctx.layout.raw, ctx.settings, ctx.started_at, ctx.started_at.date())
     out = manifest.with_name(manifest.name.replace("manifest", "ingested").replace(".json", ".parquet"))
     _write_records(records, out)
+    _write_minhash(records, _minhash_path(out))
     return out
+
+
+def _minhash_path(ingested: Path) -> Path:
+    """Beside each ingested batch: the MinHash signatures of its ok records with text (``clean_articles`` reads them)."""
+    return ingested.with_name(ingested.name.replace(".parquet", ".minhash.npz"))
+
+
+def _write_minhash(records: list[dict], path: Path) -> None:
+    """Signatures computed here, in the batch's (worker) process, so de-duplication only compares them."""
+    import numpy as np
+
+    from rasd.ingest.dedupe import signatures
+
+    rows = [i for i, r in enumerate(records) if r.get("status") == "ok" and r.get("text")]
+    sigs, ok = signatures([_encodable(records[i]["text"]) for i in rows])  # the text as written to Parquet
+    with open(path, "wb") as fh:
+        np.savez(fh, n=np.asarray([len(records)]), rows=np.asarray(rows, dtype=np.int64), sigs=sigs, ok=ok)
+
+
+def _batch_signatures(path: Path, t: pa.Table, cand: list[int]):
+    """(signatures, has-shingles mask) of the rows ``cand`` of ingested batch ``t``: from its ``.minhash.npz`` when
+    it covers them, else computed here."""
+    import numpy as np
+
+    from rasd.ingest.dedupe import signatures
+
+    side = _minhash_path(path)
+    if side.is_file():
+        with np.load(side) as z:
+            if int(z["n"][0]) == t.num_rows:
+                pos = np.full(t.num_rows, -1, dtype=np.int64)
+                pos[z["rows"]] = np.arange(len(z["rows"]))
+                at = pos[np.asarray(cand, dtype=np.int64)]
+                if (at >= 0).all():
+                    return z["sigs"][at], z["ok"][at]
+    return signatures(t["text"].take(pa.array(cand, pa.int64())).to_pylist())
 
 
 def _article_schema() -> pa.Schema:
@@ -303,12 +340,12 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
     publication's ``_cache/minhash.parquet`` (written here for the next run, with ``inputs.parquet``: the inputs
     this publication holds completely, which ``plan_batches`` then skips).
     """
-    from rasd.ingest.dedupe import DuplicateIndex, signature_table, signatures
+    from rasd.ingest.dedupe import BatchIndex, write_signature_table
 
     prev_pub = ctx.layout.current_publication()
     prev = read_table(prev_pub, "articles")
     prev = conform("articles", prev) if prev is not None and prev.num_rows else None
-    idx = DuplicateIndex(threshold=ctx.settings.near_duplicate_threshold)
+    idx = BatchIndex(threshold=ctx.settings.near_duplicate_threshold)
     schema = _article_schema()
     prev_full = None
     if prev is not None:
@@ -357,16 +394,13 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
             else:
                 known = in_prev = renamed_in_prev = [False] * t.num_rows
                 prev_root_of = [None] * t.num_rows
-            # signatures of the texts that may need a near-duplicate check, for the whole batch at once
+            # signatures of the texts that may need a near-duplicate check (computed by ingest_batch)
             cand = [i for i in range(t.num_rows) if not known[i] and status[i] == "ok"]
             text_col = t["text"]
             cand = [i for i, x in zip(cand, text_col.take(pa.array(cand, pa.int64())).to_pylist()) if x] if cand else []
-            sig_of: dict[int, tuple] = {}
-            if cand:
-                sigs, ok = signatures(text_col.take(pa.array(cand, pa.int64())).to_pylist())
-                bkeys = idx.band_keys(sigs)
-                sig_of = {i: ((sigs[j], bkeys[j]) if ok[j] else (None, None)) for j, i in enumerate(cand)}
-            take, new_ids, dups = [], [], []
+            cand_pos = {i: j for j, i in enumerate(cand)}
+            # 1. which records are new, their ids, and the first copy of an exact copy (an int: a row of this batch)
+            take, new_ids, firsts, checks = [], [], [], []
             for i in range(t.num_rows):
                 if known[i] or keys[i] in seen_keys:
                     continue  # this input was already published: a re-run adds nothing
@@ -383,12 +417,24 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
                     if renamed_in_prev[i] or aid in root_of:
                         continue
                 seen_keys.add(keys[i])
-                dup = None
-                if i in sig_of:
-                    dup = first or idx.check_and_add_signature(aid, *sig_of[i])
-                root_of[aid] = dup or aid
+                root_of[aid] = len(take)  # settled below, once the batch's near duplicates are known
+                if i in cand_pos and first is None:
+                    checks.append(len(take))
                 take.append(i)
                 new_ids.append(aid)
+                firsts.append(first)
+            # 2. near duplicates of the checked rows, in order, against every earlier original
+            found: dict[int, str | None] = {}
+            if checks:
+                sigs, ok = _batch_signatures(path, t, cand)
+                at = [cand_pos[take[k]] for k in checks]
+                found = dict(zip(checks, idx.check_batch([new_ids[k] for k in checks], sigs[at], ok[at])))
+            dups = []
+            for k, (i, aid, first) in enumerate(zip(take, new_ids, firsts)):
+                if isinstance(first, int):
+                    first = dups[first] or new_ids[first]
+                dup = (first if first is not None else found.get(k)) if i in cand_pos else None
+                root_of[aid] = dup or aid
                 dups.append(dup)
                 n_dup += dup is not None
                 n_q += status[i] == "quarantined"
@@ -404,8 +450,7 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
     finally:
         writer.close()
     paths = batches.close()
-    ids_, sigs_ = idx.originals()
-    pq.write_table(signature_table(ids_, sigs_), ctx.work / MINHASH)
+    write_signature_table(ctx.work / MINHASH, *idx.originals())
     _write_inputs_record(ctx, unpublished)
     counts = {"new": n_new, "duplicates": n_dup, "quarantined": n_q, "skipped_since": skipped_since,
               "total": total, "to_extract": sum(pq.read_metadata(p).num_rows for p in paths)}
@@ -448,21 +493,29 @@ def _reset_quality_status(articles: pa.Table) -> pa.Table:
 
 
 def extract_batch(ctx: RunContext, batch: Path) -> Path:
-    """Extract the events of one batch of new articles."""
+    """Extract the events of one batch of new articles; for its undated articles, also the two extractions
+    anchoring compares (``rasd.anchor.relative_table``, written beside the events as ``anchor-*.parquet``)."""
+    from rasd.anchor import relative_table, undated_candidates
     from rasd.extract.events import Extractor
 
     pause_for_tests("extract")
     ex = Extractor.load(ctx.settings)
     rows: list[dict] = []
     cols = ["article_id", "doc_key", "text", "published_at", "outlet", "title", "language"]
-    for art in pq.read_table(batch, columns=cols).to_pylist():
+    table = pq.read_table(batch)
+    for art in table.select(cols).to_pylist():
         try:
             rows.extend(ex.extract(art))
         except Exception as e:  # one bad article must not stop the batch; it is named in the log
             raise PipelineError(f"extraction failed on article {art['doc_key']} ({art['article_id']}): {e!r}") from e
     out = Path(str(batch).replace("new-", "events-"))
+    pq.write_table(relative_table(undated_candidates(table), ex), _anchor_path(out))
     pq.write_table(to_arrow("events", rows), out)
     return out
+
+
+def _anchor_path(events_batch: Path) -> Path:
+    return Path(str(events_batch).replace("events-", "anchor-"))
 
 
 EXTRACTED = "events.extracted.parquet"
@@ -502,32 +555,59 @@ def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Pa
     return out
 
 
+class _extractor:
+    """The extraction rules, loaded on first use (anchoring extracts again only the articles it dates)."""
+
+    def __init__(self, ctx: RunContext):
+        self.settings, self._ex = ctx.settings, None
+
+    def extract(self, article: dict) -> list[dict]:
+        if self._ex is None:
+            from rasd.extract.events import Extractor
+
+            self._ex = Extractor.load(self.settings)
+        return self._ex.extract(article)
+
+
 def anchor_articles(ctx: RunContext, articles_path: Path, events: pa.Table, event_batches: list[Path]) -> pa.Table:
     """Date this run's undated new articles by corroboration (rasd/anchor.py): their events join ``events``;
     their ``published_at`` (basis "corroboration") is written back to ``articles_path``. Decisions go to
-    ``anchoring.json`` in the run folder. Texts come from the extract batches (``new-*`` beside ``events-*``),
-    so the cost follows the new articles, not the warehouse."""
-    from rasd.anchor import BASIS, anchor_undated
+    ``anchoring.json`` in the run folder. The two extractions per undated article were made by ``extract_batch``
+    (``anchor-*`` beside ``events-*``, computed here only when missing); here the dated reports vote, and only the
+    articles anchored are extracted again. Texts come from the extract batches (``new-*``), so the cost follows the
+    new articles, not the warehouse."""
+    from rasd.anchor import BASIS, anchor_undated, relative_table, undated_candidates
 
     cols = ["article_id", "doc_key", "text", "published_at", "status", "duplicate_of", "language", "outlet",
             "title", "ingested_at"]
-    parts = []
+    parts, rels = [], []
+    ex = None
     for b in event_batches:
         src = Path(str(b).replace("events-", "new-"))
-        if src.is_file():
+        if not src.is_file():
+            continue
+        side = _anchor_path(Path(b))
+        if side.is_file():  # computed by extract_batch (on a worker)
+            rel = pq.read_table(side)
+        else:
             names = pq.read_schema(src).names
             t = pq.read_table(src, columns=[c for c in cols if c in names])
-            t = t.filter(pc.is_null(t["published_at"]))
-            if t.num_rows:
-                parts.append(t)
-    if not parts:
+            ex = ex or _extractor(ctx)
+            rel = relative_table(undated_candidates(t.filter(pc.is_null(t["published_at"]))), ex)
+        if not rel.num_rows:
+            continue
+        rels.append(rel)
+        # only the candidates' rows: their doc_key, and the text of those anchored (extracted once more)
+        names = pq.read_schema(src).names
+        t = pq.read_table(src, columns=[c for c in cols if c in names and c != "ingested_at"])
+        parts.append(t.filter(pc.is_in(t["article_id"], value_set=pc.unique(rel["article_id"].combine_chunks()))))
+    if not rels:
         return events
     basis = pq.read_table(articles_path, columns=["article_id", "published_at_basis"])
     exclude = basis.filter(pc.equal(basis["published_at_basis"], BASIS))["article_id"]
-    from rasd.extract.events import Extractor
-
     decisions, rows = anchor_undated(pa.concat_tables(parts, promote_options="default"), events,
-                                     Extractor.load(ctx.settings), ctx.settings, exclude=exclude)
+                                     ex or _extractor(ctx), ctx.settings, exclude=exclude,
+                                     relative=pa.concat_tables(rels))
     (ctx.work / "anchoring.json").write_text(json.dumps(
         [{**asdict(d), "published_at": d.published_at.isoformat() if d.published_at else None} for d in decisions],
         ensure_ascii=False, indent=1), encoding="utf-8")
