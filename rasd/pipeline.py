@@ -530,28 +530,120 @@ def previous_extracted_events(layout: Layout) -> pa.Table | None:
     return read_table(pub, "events")
 
 
-def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Path, reextract: bool = False) -> Path:
-    """Previously published events (unless everything was re-extracted) + the new batches, corrections applied."""
-    prev = None if reextract else previous_extracted_events(ctx.layout)
-    parts = [conform("events", prev)] if prev is not None and prev.num_rows else []
-    parts += [pq.read_table(p) for p in event_batches]
-    events = pa.concat_tables(parts) if parts else TABLES["events"].arrow_schema.empty_table()
-    # Only events of articles that are ok and not duplicates.
-    arts = pq.read_table(articles_path, columns=["article_id", "status", "duplicate_of"])
-    ok = {a for a, s, d in zip(*(arts[c].to_pylist() for c in ("article_id", "status", "duplicate_of"))) if s == "ok" and d is None}
-    events = events.filter(pa.array([a in ok for a in events["article_id"].to_pylist()], pa.bool_()))
-    events = events.drop_columns(["correction"]).append_column("correction", pa.nulls(events.num_rows, pa.string()))
-    events = anchor_articles(ctx, articles_path, events, event_batches)
-    # As extracted, before corrections and validation: the next run reuses these, so a quarantined event or a
-    # withdrawn correction is judged afresh every run.
-    pq.write_table(conform("events", events), ctx.work / EXTRACTED)
-    if ctx.settings.corrections:
-        from rasd.corrections import apply_event_corrections, load_corrections
+def _previous_event_files(layout: Layout) -> list[Path]:
+    """The Parquet files of ``previous_extracted_events`` (read chunk by chunk by ``collect_events``)."""
+    pub = layout.current_publication()
+    if pub is None:
+        return []
+    cached = pub / "_cache" / EXTRACTED
+    if cached.is_file():
+        return [cached]
+    folder = pub / "events"
+    return sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
 
-        events = apply_event_corrections(events, load_corrections(ctx.settings.corrections))
-    events = conform("events", events)
+
+_CHUNK_ROWS = 65536  # events read, filtered and written at a time by collect_events (~40 MB of Arrow)
+
+
+def _event_chunks(ctx: RunContext, event_batches: list[Path], reextract: bool, columns: list[str] | None = None):
+    """The run's events as Arrow tables of at most ``_CHUNK_ROWS`` rows: previously extracted ones (unless everything
+    was re-extracted), then the new batches, in that order."""
+    prev = [] if reextract else [(f, True) for f in _previous_event_files(ctx.layout)]
+    for f, old in [*prev, *((Path(b), False) for b in event_batches)]:
+        pf = pq.ParquetFile(f)
+        cols = [c for c in columns if c in pf.schema_arrow.names] if columns else None
+        for rb in pf.iter_batches(batch_size=_CHUNK_ROWS, columns=cols):
+            t = pa.Table.from_batches([rb])
+            yield conform("events", t).select(columns) if old and columns else (conform("events", t) if old else t)
+
+
+def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Path, reextract: bool = False) -> Path:
+    """Previously published events (unless everything was re-extracted) + the new batches, corrections applied.
+
+    Streams: events are read, filtered and written ``_CHUNK_ROWS`` at a time; the sort by (article_id,
+    evidence_start) goes through bucket files by the article id's first character (ids are hex digests, so about
+    1/16 of the events is in memory at once), stable as a sort of the whole table."""
+    arts = pq.read_table(articles_path, columns=["article_id", "status", "duplicate_of"])
+    # Only events of articles that are ok and not duplicates.
+    ok_ids = arts["article_id"].combine_chunks().filter(
+        pc.and_(pc.equal(arts["status"], "ok"), pc.is_null(arts["duplicate_of"])).combine_chunks())
+    ok_ids = pc.unique(pc.drop_null(ok_ids))
+    del arts
+    dates, anchored_rows = anchor_articles(ctx, articles_path, ok_ids, event_batches, reextract)
+    dropped = pa.array(sorted(dates), pa.string())
+    corr = None
+    if ctx.settings.corrections:
+        from rasd.corrections import load_corrections
+
+        corr = load_corrections(ctx.settings.corrections)
+        corr = corr if corr else None
+    corr_ids = pa.array(sorted(corr.event_ids), pa.string()) if corr is not None else None
+    schema = TABLES["events"].arrow_schema
+    work_schema = schema.append(pa.field("_pos", pa.int64()))
+    buckets: dict[str, tuple[pq.ParquetWriter, Path]] = {}
+    touched: list[pa.Table] = []
+    pos = 0
+
+    def spill(t: pa.Table) -> None:
+        """As extracted (the next run reuses these, so a quarantined event or a withdrawn correction is judged
+        afresh every run); then into the sort buckets with its position, and aside when a correction names it."""
+        nonlocal pos
+        t = conform("events", t)
+        extracted.write_table(t)
+        t = t.append_column("_pos", pa.array(range(pos, pos + t.num_rows), pa.int64()))
+        pos += t.num_rows
+        if corr_ids is not None:
+            hit = pc.is_in(t["event_id"], value_set=corr_ids)
+            if pc.any(hit).as_py():
+                touched.append(t.filter(hit))
+        first = pc.utf8_slice_codeunits(t["article_id"], 0, 1)
+        for key in pc.unique(first).to_pylist():
+            part = t.filter(pc.equal(first, key)) if key is not None else t.filter(pc.is_null(first))
+            k = "\x00null" if key is None else key
+            if k not in buckets:
+                bp = ctx.work / f"collect-bucket-{len(buckets):03d}.parquet"
+                buckets[k] = (pq.ParquetWriter(bp, work_schema), bp)
+            buckets[k][0].write_table(part.cast(work_schema))
+
+    extracted = pq.ParquetWriter(ctx.work / EXTRACTED, schema)
+    try:
+        for t in _event_chunks(ctx, event_batches, reextract):
+            keep = pc.is_in(t["article_id"], value_set=ok_ids)
+            if len(dropped):
+                keep = pc.and_(keep, pc.invert(pc.is_in(t["article_id"], value_set=dropped)))
+            t = t.filter(keep)
+            t = t.drop_columns(["correction"]).append_column("correction", pa.nulls(t.num_rows, pa.string()))
+            if t.num_rows:
+                spill(t)
+        if anchored_rows:
+            spill(conform("events", to_arrow("events", anchored_rows)))
+    finally:
+        extracted.close()
+        paths = {k: bp for k, (_, bp) in buckets.items()}
+        for w, _ in buckets.values():
+            w.close()
+    fixed = None
+    if corr is not None:
+        from rasd.corrections import apply_event_corrections
+
+        # the rows a correction names, corrected together (unknown ids are reported once, for the whole run)
+        sub = pa.concat_tables(touched) if touched else work_schema.empty_table()
+        fixed = apply_event_corrections(sub.drop_columns(["_pos"]), corr)
+        fixed = conform("events", fixed).append_column("_pos", sub["_pos"])
     out = ctx.work / "events.parquet"
-    pq.write_table(events.sort_by([("article_id", "ascending"), ("evidence_start", "ascending")]), out)
+    with pq.ParquetWriter(out, schema) as w:
+        for k in sorted(paths, key=lambda k: (k == "\x00null", k)):  # nulls last, as sort_by puts them
+            t = pq.read_table(paths[k])
+            if fixed is not None and fixed.num_rows:
+                mine = pc.is_in(fixed["_pos"], value_set=t["_pos"])
+                if pc.any(mine).as_py():
+                    t = pa.concat_tables([t.filter(pc.invert(pc.is_in(t["_pos"], value_set=fixed["_pos"]))),
+                                          fixed.filter(mine).cast(t.schema)])
+            t = t.sort_by([("article_id", "ascending"), ("evidence_start", "ascending"), ("_pos", "ascending")])
+            w.write_table(conform("events", t.drop_columns(["_pos"])))
+            Path(paths[k]).unlink()
+        if not paths:
+            w.write_table(schema.empty_table())
     return out
 
 
@@ -569,65 +661,78 @@ class _extractor:
         return self._ex.extract(article)
 
 
-def anchor_articles(ctx: RunContext, articles_path: Path, events: pa.Table, event_batches: list[Path]) -> pa.Table:
-    """Date this run's undated new articles by corroboration (rasd/anchor.py): their events join ``events``;
-    their ``published_at`` (basis "corroboration") is written back to ``articles_path``. Decisions go to
-    ``anchoring.json`` in the run folder. The two extractions per undated article were made by ``extract_batch``
-    (``anchor-*`` beside ``events-*``, computed here only when missing); here the dated reports vote, and only the
-    articles anchored are extracted again. Texts come from the extract batches (``new-*``), so the cost follows the
-    new articles, not the warehouse."""
+def anchor_articles(ctx: RunContext, articles_path: Path, ok_ids: pa.Array, event_batches: list[Path],
+                    reextract: bool = False) -> tuple[dict, list[dict]]:
+    """Date this run's undated new articles by corroboration (rasd/anchor.py): returns {article_id: date} of those
+    anchored and their events (extracted against that date); their ``published_at`` (basis "corroboration") is
+    written back to ``articles_path``. Decisions go to ``anchoring.json`` in the run folder. The evidence is the
+    run's events of ok articles (``ok_ids``; only the places the undated articles name are read).
+    The two extractions per undated article were made by ``extract_batch`` (``anchor-*`` beside ``events-*``,
+    computed here only when missing); here the dated reports vote, and only the articles anchored are extracted
+    again. Texts come from the extract batches (``new-*``), so the cost follows the new articles, not the warehouse."""
     from rasd.anchor import BASIS, anchor_undated, relative_table, undated_candidates
 
     cols = ["article_id", "doc_key", "text", "published_at", "status", "duplicate_of", "language", "outlet",
             "title", "ingested_at"]
     parts, rels = [], []
-    ex = None
+    ex = _extractor(ctx)
     for b in event_batches:
         src = Path(str(b).replace("events-", "new-"))
         if not src.is_file():
             continue
+        names = pq.read_schema(src).names
         side = _anchor_path(Path(b))
         if side.is_file():  # computed by extract_batch (on a worker)
             rel = pq.read_table(side)
         else:
-            names = pq.read_schema(src).names
             t = pq.read_table(src, columns=[c for c in cols if c in names])
-            ex = ex or _extractor(ctx)
             rel = relative_table(undated_candidates(t.filter(pc.is_null(t["published_at"]))), ex)
         if not rel.num_rows:
             continue
         rels.append(rel)
         # only the candidates' rows: their doc_key, and the text of those anchored (extracted once more)
-        names = pq.read_schema(src).names
         t = pq.read_table(src, columns=[c for c in cols if c in names and c != "ingested_at"])
         parts.append(t.filter(pc.is_in(t["article_id"], value_set=pc.unique(rel["article_id"].combine_chunks()))))
     if not rels:
-        return events
+        return {}, []
+    rel = pa.concat_tables(rels)
+    places = pc.unique(pc.drop_null(rel["place_id"].combine_chunks()))
+    evidence = [t.filter(pc.and_(pc.is_in(t["article_id"], value_set=ok_ids), pc.is_in(t["place_id"], value_set=places)))
+                for t in _event_chunks(ctx, event_batches, reextract,
+                                       ["place_id", "event_date", "date_precision", "event_type", "article_id"])]
+    evidence = pa.concat_tables(evidence) if evidence else TABLES["events"].arrow_schema.empty_table()
     basis = pq.read_table(articles_path, columns=["article_id", "published_at_basis"])
     exclude = basis.filter(pc.equal(basis["published_at_basis"], BASIS))["article_id"]
-    decisions, rows = anchor_undated(pa.concat_tables(parts, promote_options="default"), events,
-                                     ex or _extractor(ctx), ctx.settings, exclude=exclude,
-                                     relative=pa.concat_tables(rels))
+    decisions, rows = anchor_undated(pa.concat_tables(parts, promote_options="default"), evidence, ex, ctx.settings,
+                                     exclude=exclude, relative=rel)
     (ctx.work / "anchoring.json").write_text(json.dumps(
         [{**asdict(d), "published_at": d.published_at.isoformat() if d.published_at else None} for d in decisions],
         ensure_ascii=False, indent=1), encoding="utf-8")
     dates = {d.article_id: d.published_at for d in decisions if d.published_at is not None}
-    if not dates:
-        return events
-    keep = pc.invert(pc.is_in(events["article_id"], value_set=pa.array(sorted(dates), pa.string())))
-    new = conform("events", to_arrow("events", rows)).select(events.column_names).cast(events.schema)
-    events = pa.concat_tables([events.filter(keep), new])
-    articles = pq.read_table(articles_path)
-    ids = articles["article_id"].to_pylist()
-    pub = [dates.get(a, p) for a, p in zip(ids, articles["published_at"].to_pylist())]
-    basis = [BASIS if a in dates else b for a, b in zip(ids, articles["published_at_basis"].to_pylist())]
-    i, j = articles.schema.get_field_index("published_at"), articles.schema.get_field_index("published_at_basis")
-    articles = articles.set_column(i, articles.schema.field(i), pa.array(pub, articles.schema.field(i).type))
-    articles = articles.set_column(j, articles.schema.field(j), pa.array(basis, articles.schema.field(j).type))
+    if dates:
+        _write_anchored_dates(articles_path, dates, BASIS)
+    return dates, rows
+
+
+def _write_anchored_dates(articles_path: Path, dates: dict, basis_value: str) -> None:
+    """Set published_at and its basis of the anchored articles in ``articles_path``, a row group at a time."""
+    src = pq.ParquetFile(articles_path)
+    schema = src.schema_arrow
+    i, j = schema.get_field_index("published_at"), schema.get_field_index("published_at_basis")
+    ids = pa.array(sorted(dates), pa.string())
+    vals = pa.array([dates[a] for a in ids.to_pylist()], schema.field(i).type)
     tmp = articles_path.with_suffix(".anchored.parquet")
-    pq.write_table(articles, tmp)
+    with pq.ParquetWriter(tmp, schema) as w:
+        for rb in src.iter_batches(batch_size=_CHUNK_ROWS):
+            t = pa.Table.from_batches([rb], schema=schema)
+            pos = pc.index_in(t["article_id"], value_set=ids)
+            hit = pc.is_valid(pos)
+            if pc.any(hit).as_py():
+                t = t.set_column(i, schema.field(i), pc.if_else(hit, pc.take(vals, pos), t["published_at"]))
+                t = t.set_column(j, schema.field(j), pc.if_else(hit, pa.scalar(basis_value, schema.field(j).type),
+                                                                t["published_at_basis"]))
+            w.write_table(t)
     tmp.replace(articles_path)
-    return events
 
 
 # ---------------------------------------------------------------- validate (rows), resolve, aggregate
