@@ -366,7 +366,7 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
             batches.add(prev_full)
     total = prev_full.num_rows if prev_full is not None else 0
     del prev_full
-    seen_keys: set[str] = set()  # records of this run
+    seen_keys: set[bytes] = set()  # records of this run (16-byte digests of their keys: 1M of them in ~100 MB)
     root_of: dict[str, str] = {}  # new article_id -> the first copy it duplicates (itself when original)
     unpublished: set[str] = set()  # inputs (source paths) with a record this publication does not hold
     n_new = n_dup = n_q = skipped_since = 0
@@ -375,7 +375,8 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
             t = pq.read_table(path).cast(schema)
             if not t.num_rows:
                 continue
-            keys = _record_keys(t).to_pylist()
+            rkeys = _record_keys(t)
+            keys = [k if k is None else hashlib.blake2b(k.encode("utf-8"), digest_size=16).digest() for k in rkeys.to_pylist()]
             ids = t["article_id"].to_pylist()
             sps = t["source_path"].to_pylist()
             status = t["status"].to_pylist()
@@ -386,7 +387,7 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
                     unpublished.add(sp)  # try again next run
             renamed = [hashlib.sha256(f"{a}\0{sp}".encode("utf-8")).hexdigest()[:16] for a, sp in zip(ids, sps)]
             if prev is not None:
-                known = pc.is_in(pa.array(keys, pa.string()), value_set=prev_keys).to_pylist()
+                known = pc.is_in(rkeys, value_set=prev_keys).to_pylist()
                 id_pos = pc.index_in(t["article_id"], value_set=prev_ids)
                 in_prev = pc.is_valid(id_pos).to_pylist()
                 prev_root_of = pc.take(prev_root, id_pos).to_pylist()
@@ -463,11 +464,11 @@ def _write_inputs_record(ctx: RunContext, unpublished: set[str]) -> None:
     if not plan_path.is_file():
         return
     plan = pq.read_table(plan_path)
-    sps = plan["source_path"].to_pylist()
-    items = set(sps)
-    bad = {sp if sp in items else _LINE_SUFFIX.sub("", sp) for sp in unpublished}
-    keep = pa.array([sp not in bad for sp in sps], pa.bool_())
-    keep = pc.and_(keep, pc.is_valid(plan["size"]))
+    sps = plan["source_path"].combine_chunks()
+    unpub = sorted(unpublished)
+    listed = pc.is_in(pa.array(unpub, pa.string()), value_set=sps).to_pylist()
+    bad = pa.array(sorted({sp if inp else _LINE_SUFFIX.sub("", sp) for sp, inp in zip(unpub, listed)}), pa.string())
+    keep = pc.and_(pc.invert(pc.is_in(sps, value_set=bad)), pc.is_valid(plan["size"]))
     out = plan.filter(keep).select(_INPUT_SCHEMA.names)
     pq.write_table(out.replace_schema_metadata(plan.schema.metadata), ctx.work / INPUTS)
 

@@ -10,6 +10,10 @@ is datasketch's for the same threshold (``MinHashLSH(threshold, 128)``: 11 bands
 decisions are those of ``MinHash``/``MinHashLSH``. Signatures are plain ``uint32`` rows, so a publication
 can store them (``signature_table``) and the next run loads them instead of re-hashing every text
 (``DuplicateIndex.add_signatures``); the index of loaded signatures is a few sorted numpy arrays.
+
+In a run, ``rasd.pipeline.ingest_batch`` computes the signatures of each batch on the worker that reads it, and
+``clean_articles`` only compares them, a batch at a time, with :class:`BatchIndex` (the same decisions as
+``DuplicateIndex``, held in numpy arrays: ~640 bytes per original, so 1M originals fit in ~650 MB).
 """
 from __future__ import annotations
 
