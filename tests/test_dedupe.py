@@ -167,3 +167,31 @@ def test_batch_index_decides_as_the_one_by_one_index(batch):
     o_ids, o_chunks = idx.originals()
     w_ids, w_sigs = one.originals()
     assert o_ids == w_ids and (np.concatenate(o_chunks) == w_sigs).all()
+
+
+def test_permutations_are_datasketchs():
+    import numpy as np
+    from datasketch import MinHash
+
+    from rasd.ingest import dedupe
+
+    dedupe._PERMS = None
+    a, b = dedupe._permutations()
+    m = MinHash(num_perm=dedupe.NUM_PERM, seed=dedupe.SEED)
+    assert getattr(m, "scheme", "affine32") == "affine32"
+    assert np.array_equal(a, np.asarray(m.permutations[0], dtype=np.uint32))
+    assert np.array_equal(b, np.asarray(m.permutations[1], dtype=np.uint32))
+
+
+def test_written_signature_table_reads_back(tmp_path):
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from rasd.ingest.dedupe import NUM_PERM, read_signatures, write_signature_table
+
+    rng = np.random.default_rng(1)
+    chunks = [rng.integers(0, 2**32, size=(n, NUM_PERM), dtype=np.uint32) for n in (3, 0, 5)]
+    ids = [f"x{i}" for i in range(8)]
+    write_signature_table(tmp_path / "m.parquet", ids, chunks)
+    got_ids, got = read_signatures(pq.read_table(tmp_path / "m.parquet"))
+    assert got_ids.to_pylist() == ids and np.array_equal(got, np.concatenate(chunks))

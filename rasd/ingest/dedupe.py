@@ -48,15 +48,15 @@ _PERMS: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutations for SEED (``MinHash._init_permutations``), computed the way it does, without
+    importing datasketch (its import pulls in scipy: ~0.8 CPU s and ~50 MB in every ingest worker);
+    ``tests/test_dedupe.py`` checks them against datasketch."""
     global _PERMS
     if _PERMS is None:
-        from datasketch import MinHash
-
-        m = MinHash(num_perm=NUM_PERM, seed=SEED)
-        if getattr(m, "scheme", "affine32") != "affine32":  # pragma: no cover - a datasketch default change
-            raise RuntimeError(f"unexpected datasketch MinHash scheme {m.scheme!r}")
-        a, b = m.permutations
-        _PERMS = (np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32))
+        gen = np.random.RandomState(SEED)
+        a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+        b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+        _PERMS = (a, b)
     return _PERMS
 
 
