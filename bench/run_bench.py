@@ -217,8 +217,10 @@ def run_pipeline(input_dir: Path, warehouse: Path, profile: str | None) -> dict:
             ev = st.run("extract", lambda: pool.map("extract", [Path(b) for b in cleaned["new"]]),
                         lambda e: {"batches": len(e)})
             workers = pool.workers
+            # as run_steps: the pool extracts the articles anchoring dates, then closes
+            events_path = st.run("collect", lambda: P.collect_events(ctx, ev, Path(cleaned["articles"]),
+                                                                     cleaned["reextract"], pool))
         result["settings"]["workers"] = workers
-        events_path = st.run("collect", lambda: P.collect_events(ctx, ev, Path(cleaned["articles"]), cleaned["reextract"]))
         vr = st.run("validate_rows", lambda: P.validate_rows(ctx, Path(cleaned["articles"]), events_path), lambda r: r["counts"])
         resolved = st.run("resolve", lambda: P.resolve_incidents(ctx, Path(vr["events"]), Path(cleaned["articles"])),
                           lambda r: r["counts"])

@@ -150,14 +150,16 @@ def _work_items(rel: pa.Table) -> list[tuple[str, int, dt.date, list[dict]]]:
 
 
 def anchor_undated(articles: pa.Table, events: pa.Table, extractor, settings, exclude=None,
-                   today: dt.date | None = None, relative: pa.Table | None = None) -> tuple[list[Decision], list[dict]]:
+                   today: dt.date | None = None, relative: pa.Table | None = None,
+                   extract: bool = True) -> tuple[list[Decision], list[dict]]:
     """Decisions for the undated ok articles of ``articles`` (needs ``text``) and the events of those anchored.
 
     ``events`` are the run's extracted events (the dated evidence), less those of the articles in ``exclude``
     (ids of articles dated by an earlier anchoring, so that a re-run decides as the first run did). Articles
     whose text names no publication weekday are not considered (no decision is returned for them).
     ``relative``: ``relative_table`` of these articles when already computed (per batch); else computed here.
-    Only the articles anchored are extracted again, so ``articles`` may be just their rows when ``relative`` is given.
+    Only the articles anchored are extracted again, so ``articles`` may be just their rows when ``relative`` is given;
+    with ``extract=False`` they are not (the caller extracts them, e.g. as a batch on a worker) and no rows return.
     """
     if relative is None:
         relative = relative_table(undated_candidates(articles), extractor, today)
@@ -189,7 +191,7 @@ def anchor_undated(articles: pa.Table, events: pa.Table, extractor, settings, ex
         if date is not None:
             dates[aid] = date
     rows = []
-    if dates:
+    if dates and extract:
         cols = [c for c in ("article_id", "doc_key", "text", "outlet", "title", "language") if c in articles.column_names]
         sub = articles.filter(pc.is_in(articles["article_id"], value_set=pa.array(sorted(dates), pa.string())))
         arts = {a["article_id"]: a for a in sub.select(cols).to_pylist()}

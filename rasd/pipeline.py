@@ -544,6 +544,7 @@ def _previous_event_files(layout: Layout) -> list[Path]:
 
 
 _CHUNK_ROWS = 65536  # events read, filtered and written at a time by collect_events (~40 MB of Arrow)
+_BUCKET_ROWS = 16384  # events buffered per sort bucket before they are written (16 buckets: ~170 MB at most)
 
 
 def _event_chunks(ctx: RunContext, event_batches: list[Path], reextract: bool, columns: list[str] | None = None):
@@ -558,8 +559,10 @@ def _event_chunks(ctx: RunContext, event_batches: list[Path], reextract: bool, c
             yield conform("events", t).select(columns) if old and columns else (conform("events", t) if old else t)
 
 
-def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Path, reextract: bool = False) -> Path:
+def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Path, reextract: bool = False,
+                   pool=None) -> Path:
     """Previously published events (unless everything was re-extracted) + the new batches, corrections applied.
+    ``pool``: the run's ``rasd.parallel.BatchPool``, if still open, extracts the articles anchoring dates.
 
     Streams: events are read, filtered and written ``_CHUNK_ROWS`` at a time; the sort by (article_id,
     evidence_start) goes through bucket files by the article id's first character (ids are hex digests, so about
@@ -570,7 +573,7 @@ def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Pa
         pc.and_(pc.equal(arts["status"], "ok"), pc.is_null(arts["duplicate_of"])).combine_chunks())
     ok_ids = pc.unique(pc.drop_null(ok_ids))
     del arts
-    dates, anchored_rows = anchor_articles(ctx, articles_path, ok_ids, event_batches, reextract)
+    dates, anchored = anchor_articles(ctx, articles_path, ok_ids, event_batches, reextract, pool)
     dropped = pa.array(sorted(dates), pa.string())
     corr = None
     if ctx.settings.corrections:
@@ -583,6 +586,7 @@ def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Pa
     work_schema = schema.append(pa.field("_pos", pa.int64()))
     buckets: dict[str, tuple[pq.ParquetWriter, Path]] = {}
     touched: list[pa.Table] = []
+    pending: dict[str, list[pa.Table]] = {}  # rows waiting for their bucket file (written _BUCKET_ROWS at a time)
     pos = 0
 
     def spill(t: pa.Table) -> None:
@@ -601,10 +605,18 @@ def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Pa
         for key in pc.unique(first).to_pylist():
             part = t.filter(pc.equal(first, key)) if key is not None else t.filter(pc.is_null(first))
             k = "\x00null" if key is None else key
-            if k not in buckets:
-                bp = ctx.work / f"collect-bucket-{len(buckets):03d}.parquet"
-                buckets[k] = (pq.ParquetWriter(bp, work_schema), bp)
-            buckets[k][0].write_table(part.cast(work_schema))
+            pending.setdefault(k, []).append(part)
+            if sum(x.num_rows for x in pending[k]) >= _BUCKET_ROWS:
+                flush(k)
+
+    def flush(k: str) -> None:
+        parts = pending.pop(k, [])
+        if not parts:
+            return
+        if k not in buckets:
+            bp = ctx.work / f"collect-bucket-{len(buckets):03d}.parquet"
+            buckets[k] = (pq.ParquetWriter(bp, work_schema), bp)
+        buckets[k][0].write_table(pa.concat_tables(parts).cast(work_schema))
 
     extracted = pq.ParquetWriter(ctx.work / EXTRACTED, schema)
     try:
@@ -616,8 +628,10 @@ def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Pa
             t = t.drop_columns(["correction"]).append_column("correction", pa.nulls(t.num_rows, pa.string()))
             if t.num_rows:
                 spill(t)
-        if anchored_rows:
-            spill(conform("events", to_arrow("events", anchored_rows)))
+        if anchored is not None and anchored.num_rows:
+            spill(anchored)
+        for k in list(pending):
+            flush(k)
     finally:
         extracted.close()
         paths = {k: bp for k, (_, bp) in buckets.items()}
@@ -663,9 +677,10 @@ class _extractor:
 
 
 def anchor_articles(ctx: RunContext, articles_path: Path, ok_ids: pa.Array, event_batches: list[Path],
-                    reextract: bool = False) -> tuple[dict, list[dict]]:
+                    reextract: bool = False, pool=None) -> tuple[dict, pa.Table | None]:
     """Date this run's undated new articles by corroboration (rasd/anchor.py): returns {article_id: date} of those
-    anchored and their events (extracted against that date); their ``published_at`` (basis "corroboration") is
+    anchored and their events, extracted against that date as one more extract batch (``new-anchored.parquet``, on
+    ``pool`` when its workers are running); their ``published_at`` (basis "corroboration") is
     written back to ``articles_path``. Decisions go to ``anchoring.json`` in the run folder. The evidence is the
     run's events of ok articles (``ok_ids``; only the places the undated articles name are read).
     The two extractions per undated article were made by ``extract_batch`` (``anchor-*`` beside ``events-*``,
@@ -695,7 +710,7 @@ def anchor_articles(ctx: RunContext, articles_path: Path, ok_ids: pa.Array, even
         t = pq.read_table(src, columns=[c for c in cols if c in names and c != "ingested_at"])
         parts.append(t.filter(pc.is_in(t["article_id"], value_set=pc.unique(rel["article_id"].combine_chunks()))))
     if not rels:
-        return {}, []
+        return {}, None
     rel = pa.concat_tables(rels)
     places = pc.unique(pc.drop_null(rel["place_id"].combine_chunks()))
     evidence = [t.filter(pc.and_(pc.is_in(t["article_id"], value_set=ok_ids), pc.is_in(t["place_id"], value_set=places)))
@@ -704,15 +719,25 @@ def anchor_articles(ctx: RunContext, articles_path: Path, ok_ids: pa.Array, even
     evidence = pa.concat_tables(evidence) if evidence else TABLES["events"].arrow_schema.empty_table()
     basis = pq.read_table(articles_path, columns=["article_id", "published_at_basis"])
     exclude = basis.filter(pc.equal(basis["published_at_basis"], BASIS))["article_id"]
-    decisions, rows = anchor_undated(pa.concat_tables(parts, promote_options="default"), evidence, ex, ctx.settings,
-                                     exclude=exclude, relative=rel)
+    cands = pa.concat_tables(parts, promote_options="default")
+    decisions, _ = anchor_undated(cands, evidence, ex, ctx.settings, exclude=exclude, relative=rel, extract=False)
     (ctx.work / "anchoring.json").write_text(json.dumps(
         [{**asdict(d), "published_at": d.published_at.isoformat() if d.published_at else None} for d in decisions],
         ensure_ascii=False, indent=1), encoding="utf-8")
     dates = {d.article_id: d.published_at for d in decisions if d.published_at is not None}
-    if dates:
-        _write_anchored_dates(articles_path, dates, BASIS)
-    return dates, rows
+    if not dates:
+        return dates, None
+    _write_anchored_dates(articles_path, dates, BASIS)
+    # the anchored articles, in decision order, dated: one more extract batch
+    order = [d.article_id for d in decisions if d.published_at is not None]
+    pos = pc.index_in(pa.array(order, pa.string()), value_set=cands["article_id"].combine_chunks())
+    arts = cands.take(pos).select(["article_id", "doc_key", "text", "published_at", "outlet", "title", "language"])
+    i = arts.schema.get_field_index("published_at")
+    arts = arts.set_column(i, arts.schema.field(i), pa.array([dates[a] for a in order], arts.schema.field(i).type))
+    batch = ctx.work / "new-anchored.parquet"
+    pq.write_table(arts, batch)
+    out = pool.run("extract", batch) if pool is not None and pool.workers > 1 and pool.started else extract_batch(ctx, batch)
+    return dates, pq.read_table(out)
 
 
 def _write_anchored_dates(articles_path: Path, dates: dict, basis_value: str) -> None:
@@ -1206,7 +1231,7 @@ def run_steps(ctx: RunContext, log=print) -> dict:
         ingested = pool.map("ingest", manifests)
         cleaned = clean_articles(ctx, ingested)
         ev_batches = pool.map("extract", [Path(b) for b in cleaned["new"]])
-    events_path = collect_events(ctx, ev_batches, Path(cleaned["articles"]), cleaned["reextract"])
+        events_path = collect_events(ctx, ev_batches, Path(cleaned["articles"]), cleaned["reextract"], pool)
     vr = validate_rows(ctx, Path(cleaned["articles"]), events_path)
     resolved = resolve_incidents(ctx, Path(vr["events"]), Path(cleaned["articles"]))
     resolved = validate_incidents(ctx, resolved)
