@@ -509,14 +509,21 @@ def extract_batch(ctx: RunContext, batch: Path) -> Path:
             rows.extend(ex.extract(art))
         except Exception as e:  # one bad article must not stop the batch; it is named in the log
             raise PipelineError(f"extraction failed on article {art['doc_key']} ({art['article_id']}): {e!r}") from e
-    out = Path(str(batch).replace("new-", "events-"))
+    out = _sibling(batch, "new-", "events-")
     pq.write_table(relative_table(undated_candidates(table), ex), _anchor_path(out))
     pq.write_table(to_arrow("events", rows), out)
     return out
 
 
 def _anchor_path(events_batch: Path) -> Path:
-    return Path(str(events_batch).replace("events-", "anchor-"))
+    return _sibling(events_batch, "events-", "anchor-")
+
+
+def _sibling(path: Path, old: str, new: str) -> Path:
+    """The batch file beside ``path`` whose name starts with ``new`` instead of ``old`` (only the file name changes:
+    a warehouse folder may well be called "new-..." or "events-...")."""
+    path = Path(path)
+    return path.with_name(new + path.name[len(old):] if path.name.startswith(old) else path.name.replace(old, new, 1))
 
 
 EXTRACTED = "events.extracted.parquet"
@@ -693,7 +700,7 @@ def anchor_articles(ctx: RunContext, articles_path: Path, ok_ids: pa.Array, even
     parts, rels = [], []
     ex = _extractor(ctx)
     for b in event_batches:
-        src = Path(str(b).replace("events-", "new-"))
+        src = _sibling(Path(b), "events-", "new-")
         if not src.is_file():
             continue
         names = pq.read_schema(src).names
