@@ -477,17 +477,15 @@ def _reset_quality_status(articles: pa.Table) -> pa.Table:
     """Articles the quality gate quarantined last time are judged again this run (corrections may fix them)."""
     from rasd.quality.gate import QUALITY_REASON_PREFIX
 
-    reasons = articles["quarantine_reason"].to_pylist()
-    by_gate = [bool(r) and r.startswith(QUALITY_REASON_PREFIX) for r in reasons]
-    if not any(by_gate):
+    by_gate = pc.fill_null(pc.starts_with(articles["quarantine_reason"], QUALITY_REASON_PREFIX), False)
+    if not QUALITY_REASON_PREFIX or not pc.any(by_gate).as_py():
         return articles
-    status = ["ok" if g else s for g, s in zip(by_gate, articles["status"].to_pylist())]
-    reasons = [None if g else r for g, r in zip(by_gate, reasons)]
     # keep the contract's fields (status is NOT NULL): a nullable copy no longer concatenates with the new articles
     f = articles.schema.field
-    articles = articles.set_column(articles.schema.get_field_index("status"), f("status"), pa.array(status, f("status").type))
-    return articles.set_column(articles.schema.get_field_index("quarantine_reason"), f("quarantine_reason"),
-                               pa.array(reasons, f("quarantine_reason").type))
+    status = pc.if_else(by_gate, pa.scalar("ok", f("status").type), articles["status"])
+    reasons = pc.if_else(by_gate, pa.scalar(None, f("quarantine_reason").type), articles["quarantine_reason"])
+    articles = articles.set_column(articles.schema.get_field_index("status"), f("status"), status)
+    return articles.set_column(articles.schema.get_field_index("quarantine_reason"), f("quarantine_reason"), reasons)
 
 
 # ---------------------------------------------------------------- extract

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -365,3 +366,21 @@ def test_precomputed_signatures_and_anchoring_equal_the_in_process_fallback(tmp_
     assert any(d["reason"] == "anchored" for d in d1)  # seed 003 is dated by corroboration
     assert "corroboration" in a1["published_at_basis"].to_pylist()
     assert d1 == d2 and ev1.equals(ev2) and a1.equals(a2) and m1.equals(m2)
+
+
+def test_articles_the_gate_quarantined_are_judged_again():
+    import datetime as dt
+
+    from rasd.pipeline import _reset_quality_status
+
+    base = {"doc_key": "k", "source_path": "a.txt", "published_at_basis": "metadata", "n_chars": 1,
+            "content_hash": "h", "ingested_at": dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)}
+    rows = [{**base, "article_id": "gate", "status": "quarantined", "quarantine_reason": "quality: bad date"},
+            {**base, "article_id": "ingest", "status": "quarantined", "quarantine_reason": "empty file"},
+            {**base, "article_id": "ok", "status": "ok", "quarantine_reason": None}]
+    t = pa.Table.from_pylist(rows, schema=S.TABLES["articles"].arrow_schema)
+    out = _reset_quality_status(t)
+    assert out["status"].to_pylist() == ["ok", "quarantined", "ok"]
+    assert out["quarantine_reason"].to_pylist() == [None, "empty file", None]
+    assert out.schema == t.schema
+    assert _reset_quality_status(t.slice(1)).equals(t.slice(1))  # nothing to reset: unchanged
