@@ -8,7 +8,8 @@
 2. RAW FLOOR: reads every input byte and regex-scans it (``re.findall`` of a casualty word), no processing.
 3. BASE RUN in a fresh Python process, into a new warehouse: the steps of ``rasd.pipeline.run_steps``
    called one by one inside ``writer_lock`` (no Prefect), each timed: wall, CPU (user+sys), peak RSS (sampled
-   from /proc every 20 ms; ``ru_maxrss`` for the process), articles/s and its multiple of the floor.
+   from /proc every 50 ms, for the process alone and with its worker processes; ``ru_maxrss`` for the process;
+   CPU includes the workers'), articles/s and its multiple of the floor.
 4. INCREMENTAL RUN, another fresh process: the increment is moved into the same input folder (as a daily
    feed would add files) and the pipeline re-runs against the base warehouse; the increment is moved back after.
 5. Output sizes (Parquet per table, rasd.duckdb, raw layer), load average, machine; a Markdown + JSON report
@@ -49,38 +50,88 @@ INCR_NAME = "zz-increment"  # the increment's folder name inside the corpus duri
 
 
 class RssSampler:
-    """Resident set size of this process, sampled every ``interval`` seconds; ``peak`` since the last reset."""
+    """Resident set size of this process and of its child processes (the worker pool), sampled every ``interval``
+    seconds: ``peak`` (this process) and ``peak_total`` (this process + its live children at the same instant) since
+    the last reset. It also keeps the last CPU seconds seen of every child, so a stage's CPU includes its workers'."""
 
-    def __init__(self, interval: float = 0.02):
+    def __init__(self, interval: float = 0.05):
+        import psutil
+
         self.interval = interval
-        self.page = os.sysconf("SC_PAGE_SIZE")
-        self.peak = self.now()
+        self.proc = psutil.Process()
+        self.child_cpu: dict[int, float] = {}  # pid -> CPU seconds (user+sys) at its last sample
+        self._procs: dict = {}
+        self._lock = threading.Lock()
+        self.peak = self.peak_total = 0
+        self.reset()
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
 
     def now(self) -> int:
-        try:
-            with open("/proc/self/statm") as fh:
-                return int(fh.read().split()[1]) * self.page
-        except OSError:  # not Linux: the process peak only
-            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        return self.proc.memory_info().rss
+
+    def sample(self) -> tuple[int, int]:
+        """(RSS of this process, RSS of this process + live children); records the children's CPU."""
+        import psutil
+
+        own = self.now()
+        total = own
+        for pid in _descendants(self.proc.pid):
+            try:
+                c = self._procs.get(pid) or self._procs.setdefault(pid, psutil.Process(pid))
+                with c.oneshot():
+                    total += c.memory_info().rss
+                    t = c.cpu_times()
+                    cpu = t.user + t.system
+            except psutil.Error:  # exited between listing and reading
+                continue
+            with self._lock:
+                self.child_cpu[c.pid] = max(cpu, self.child_cpu.get(c.pid, 0.0))
+        self.peak, self.peak_total = max(self.peak, own), max(self.peak_total, total)
+        return own, total
+
+    def children_cpu(self) -> float:
+        self.sample()
+        with self._lock:
+            return sum(self.child_cpu.values())
 
     def _run(self):
         while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, self.now())
+            self.sample()
 
     def reset(self):
-        self.peak = self.now()
+        self.peak = self.peak_total = self.now()
+        self.sample()
 
     def stop(self):
         self._stop.set()
 
 
+def _descendants(pid: int) -> list[int]:
+    """Child processes, recursively, from /proc/PID/task/*/children (cheap: no scan of every process)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/children") as fh:
+                    kids = [int(x) for x in fh.read().split()]
+            except OSError:
+                continue
+            out += kids
+            todo += kids
+    return out
+
+
 def _cpu() -> float:
-    """CPU seconds of this process and of its reaped children (the worker pool's, once it has closed)."""
-    r, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime + c.ru_utime + c.ru_stime
+    """CPU seconds of this process (user+sys); its workers' come from ``RssSampler.children_cpu``."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
 
 
 class Stages:
@@ -97,7 +148,7 @@ class Stages:
 
             prof = cProfile.Profile()
         self.rss.reset()
-        t0, c0 = time.perf_counter(), _cpu()
+        t0, c0, w0 = time.perf_counter(), _cpu(), self.rss.children_cpu()
         if prof:
             prof.enable()
         try:
@@ -105,13 +156,15 @@ class Stages:
         finally:
             if prof:
                 prof.disable()
-        wall, cpu = time.perf_counter() - t0, _cpu() - c0
-        self.rss.peak = max(self.rss.peak, self.rss.now())
-        row = {"stage": name, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3), "peak_rss_mb": round(self.rss.peak / 2**20, 1)}
+        wall, own = time.perf_counter() - t0, _cpu() - c0
+        workers = self.rss.children_cpu() - w0
+        row = {"stage": name, "wall_s": round(wall, 3), "cpu_s": round(own + workers, 3), "workers_cpu_s": round(workers, 3),
+               "peak_rss_mb": round(self.rss.peak / 2**20, 1), "peak_rss_total_mb": round(self.rss.peak_total / 2**20, 1)}
         if counts:
             row["counts"] = counts(out)
         self.rows.append(row)
-        print(f"  {name:<19} {wall:8.2f} s wall {cpu:8.2f} s cpu {row['peak_rss_mb']:8.1f} MB", file=sys.stderr, flush=True)
+        print(f"  {name:<19} {wall:8.2f} s wall {row['cpu_s']:8.2f} s cpu ({workers:.2f} in workers) {row['peak_rss_mb']:8.1f} MB "
+              f"(+ workers {row['peak_rss_total_mb']:8.1f} MB)", file=sys.stderr, flush=True)
         if prof:
             import io
             import pstats
@@ -153,24 +206,21 @@ def run_pipeline(input_dir: Path, warehouse: Path, profile: str | None) -> dict:
     with writer_lock(Layout(Path(warehouse))):
         ctx = st.run("start", lambda: P.start_run(settings, input_dir, warehouse))
         manifests = st.run("plan", lambda: P.plan_batches(ctx), lambda m: {"batches": len(m)})
-        # ingest and extract on settings.workers processes (RASD_WORKERS / --workers), as rasd run does; worker
-        # CPU is counted when the pool closes (after extract), so with workers > 1 the per-stage CPU of ingest
-        # and extract is the parent's only and the pool's CPU appears in the "pool" row.
+        # ingest and extract on settings.workers processes (RASD_WORKERS / --workers), as rasd run does; each
+        # stage's CPU includes the worker processes' (sampled from /proc), its RSS is this process's and, in
+        # "peak RSS + workers", the sum over this process and its workers at the same instant.
         from rasd.parallel import BatchPool
 
-        c_pool = _cpu()
         with BatchPool(ctx, settings.workers, log=lambda *a: None) as pool:
             ingested = st.run("ingest", lambda: pool.map("ingest", manifests))
             cleaned = st.run("clean", lambda: P.clean_articles(ctx, ingested), lambda c: c["counts"])
             ev = st.run("extract", lambda: pool.map("extract", [Path(b) for b in cleaned["new"]]),
                         lambda e: {"batches": len(e)})
             workers = pool.workers
-        if workers > 1:
-            spent = sum(r["cpu_s"] for r in st.rows if r["stage"] in ("ingest", "clean", "extract"))
-            st.rows.append({"stage": "pool", "wall_s": 0.0, "cpu_s": round(_cpu() - c_pool - spent, 3),
-                            "peak_rss_mb": 0.0, "counts": {"workers": workers, "what": "CPU of the worker processes (ingest + extract)"}})
+            # as run_steps: the pool extracts the articles anchoring dates, then closes
+            events_path = st.run("collect", lambda: P.collect_events(ctx, ev, Path(cleaned["articles"]),
+                                                                     cleaned["reextract"], pool))
         result["settings"]["workers"] = workers
-        events_path = st.run("collect", lambda: P.collect_events(ctx, ev, Path(cleaned["articles"]), cleaned["reextract"]))
         vr = st.run("validate_rows", lambda: P.validate_rows(ctx, Path(cleaned["articles"]), events_path), lambda r: r["counts"])
         resolved = st.run("resolve", lambda: P.resolve_incidents(ctx, Path(vr["events"]), Path(cleaned["articles"])),
                           lambda r: r["counts"])
@@ -190,7 +240,8 @@ def run_pipeline(input_dir: Path, warehouse: Path, profile: str | None) -> dict:
         "pipeline_wall_s": round(time.perf_counter() - t0, 3), "stages": st.rows, "summary": summary,
         "gate": gate["one_line"], "gate_passed": gate["passed"], "run_id": ctx.run_id,
         "ru_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-        "cpu_s": round(_cpu(), 3), "load_after": os.getloadavg(), "profile": st.profile_text,
+        "peak_rss_total_mb": round(max(r.get("peak_rss_total_mb", 0) for r in st.rows), 1),
+        "cpu_s": round(_cpu() + st.rss.children_cpu(), 3), "load_after": os.getloadavg(), "profile": st.profile_text,
         "extractor_version": P.extractor_version(),
     })
     return result
@@ -321,15 +372,18 @@ def _rate(n: int, s: float) -> str:
 
 
 def _stage_table(run: dict, articles: int, floor_s: float) -> list[str]:
-    lines = ["| stage | wall s | CPU s | peak RSS MB | articles/s | × floor | counts |", "|---|---:|---:|---:|---:|---:|---|"]
+    lines = ["| stage | wall s | CPU s (in workers) | peak RSS MB | peak RSS + workers MB | articles/s | × floor | counts |",
+             "|---|---:|---:|---:|---:|---:|---:|---|"]
     for r in run["stages"]:
         counts = ", ".join(f"{k}={v}" for k, v in (r.get("counts") or {}).items())
         mult = f"{r['wall_s'] / floor_s:,.1f}" if floor_s > 0 else "–"
-        lines.append(f"| {r['stage']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} | {r['peak_rss_mb']:,.0f} | "
-                     f"{_rate(articles, r['wall_s'])} | {mult} | {counts} |")
+        w = r.get("workers_cpu_s") or 0
+        lines.append(f"| {r['stage']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f}{f' ({w:.2f})' if w else ''} | {r['peak_rss_mb']:,.0f} | "
+                     f"{r.get('peak_rss_total_mb', r['peak_rss_mb']):,.0f} | {_rate(articles, r['wall_s'])} | {mult} | {counts} |")
     pw = run["process_wall_s"]
     lines.append(f"| **end to end** (process: start-up, imports, rules, all stages) | **{pw:.2f}** | {run['process_cpu_s']:.2f} | "
-                 f"{run['ru_maxrss_mb']:,.0f} (ru_maxrss) | **{_rate(articles, pw)}** | {pw / floor_s:,.1f} | gate {'passed' if run['gate_passed'] else 'FAILED'} |")
+                 f"{run['ru_maxrss_mb']:,.0f} (ru_maxrss) | {run.get('peak_rss_total_mb', 0):,.0f} | **{_rate(articles, pw)}** | "
+                 f"{pw / floor_s:,.1f} | gate {'passed' if run['gate_passed'] else 'FAILED'} |")
     return lines
 
 

@@ -99,36 +99,71 @@ def _scores(rel: list[dict], idx, weekday: int, article_id: str, latest: dt.date
     return scores
 
 
-def anchor_undated(articles: pa.Table, events: pa.Table, extractor, settings, exclude=None,
-                   today: dt.date | None = None) -> tuple[list[Decision], list[dict]]:
-    """Decisions for the undated ok articles of ``articles`` (needs ``text``) and the events of those anchored.
+REL_SCHEMA = pa.schema([("article_id", pa.string()), ("weekday", pa.int8()), ("ref", pa.date32()),
+                        ("offset", pa.int32()), ("span", pa.int8()), ("place_id", pa.string()),
+                        ("event_type", pa.string())])
 
-    ``events`` are the run's extracted events (the dated evidence), less those of the articles in ``exclude``
-    (ids of articles dated by an earlier anchoring, so that a re-run decides as the first run did). Articles
-    whose text names no publication weekday are not considered (no decision is returned for them).
-    """
+
+def undated_candidates(articles: pa.Table) -> pa.Table:
+    """The articles anchoring considers: ok, not duplicates, no publication date, Arabic (or unknown language)."""
     need = {"article_id", "text", "published_at", "status", "duplicate_of"}
     if articles.num_rows == 0 or not need <= set(articles.column_names):
-        return [], []
+        return articles.slice(0, 0)
     mask = pc.and_(pc.and_(pc.is_null(articles["published_at"]), pc.equal(articles["status"], "ok")),
                    pc.is_null(articles["duplicate_of"]))
     if "language" in articles.column_names:
         mask = pc.and_(mask, pc.equal(pc.fill_null(articles["language"], "ar"), "ar"))
-    undated = articles.filter(mask)
-    if undated.num_rows == 0:
-        return [], []
+    return articles.filter(mask)
+
+
+def relative_table(undated: pa.Table, extractor, today: dt.date | None = None) -> pa.Table:
+    """Steps 1-2 for each candidate (the costly part: two extractions each, done per batch, e.g. in
+    ``extract_batch`` on a worker): one row per relative event, or one row with a null ``offset`` for an article
+    whose text names its weekday but has no relative event. Articles naming no weekday get no row."""
     cols = [c for c in ("article_id", "doc_key", "text", "outlet", "title", "language", "ingested_at")
             if c in undated.column_names]
     today = today or dt.datetime.now(dt.timezone.utc).date()
-    work = []
+    out: dict[str, list] = {f.name: [] for f in REL_SCHEMA}
     for a in undated.select(cols).to_pylist():
         wd = _today_weekday(fold(a.get("text") or ""))
         if wd is None:
             continue
         ing = a.pop("ingested_at", None)
         ref = ing.date() if isinstance(ing, dt.datetime) else (ing or today)
-        rel = _relative_events(extractor, a, wd, ref)
-        work.append((a, wd, ref, rel))
+        rel = _relative_events(extractor, a, wd, ref) or [{"offset": None, "span": None, "place_id": None,
+                                                           "event_type": None}]
+        for r in rel:
+            for k, v in (("article_id", a["article_id"]), ("weekday", wd), ("ref", ref), *r.items()):
+                out[k].append(v)
+    return pa.Table.from_pydict(out, schema=REL_SCHEMA)
+
+
+def _work_items(rel: pa.Table) -> list[tuple[str, int, dt.date, list[dict]]]:
+    """(article_id, weekday, ref, relative events) per article, in the table's order."""
+    work: dict[str, tuple] = {}
+    for r in rel.to_pylist():
+        item = work.setdefault(r["article_id"], (r["article_id"], r["weekday"], r["ref"], []))
+        if r["offset"] is not None:
+            item[3].append({"offset": r["offset"], "span": r["span"], "place_id": r["place_id"],
+                            "event_type": r["event_type"]})
+    return list(work.values())
+
+
+def anchor_undated(articles: pa.Table, events: pa.Table, extractor, settings, exclude=None,
+                   today: dt.date | None = None, relative: pa.Table | None = None,
+                   extract: bool = True) -> tuple[list[Decision], list[dict]]:
+    """Decisions for the undated ok articles of ``articles`` (needs ``text``) and the events of those anchored.
+
+    ``events`` are the run's extracted events (the dated evidence), less those of the articles in ``exclude``
+    (ids of articles dated by an earlier anchoring, so that a re-run decides as the first run did). Articles
+    whose text names no publication weekday are not considered (no decision is returned for them).
+    ``relative``: ``relative_table`` of these articles when already computed (per batch); else computed here.
+    Only the articles anchored are extracted again, so ``articles`` may be just their rows when ``relative`` is given;
+    with ``extract=False`` they are not (the caller extracts them, e.g. as a batch on a worker) and no rows return.
+    """
+    if relative is None:
+        relative = relative_table(undated_candidates(articles), extractor, today)
+    work = _work_items(relative)
     if not work:
         return [], []
     skip = set(exclude.to_pylist() if hasattr(exclude, "to_pylist") else (exclude or ()))
@@ -137,9 +172,9 @@ def anchor_undated(articles: pa.Table, events: pa.Table, extractor, settings, ex
     if skip:
         events = events.filter(pc.invert(pc.is_in(events["article_id"], value_set=pa.array(sorted(skip), pa.string()))))
     idx = _dated_index(events, {r["place_id"] for _, _, _, rel in work for r in rel})
-    decisions, rows = [], []
-    for a, wd, ref, rel in work:
-        scores = _scores(rel, idx, wd, a["article_id"], ref)
+    decisions, dates = [], {}
+    for aid, wd, ref, rel in work:
+        scores = _scores(rel, idx, wd, aid, ref)
         ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
         best = ranked[0] if ranked else (None, 0.0)
         second = ranked[1][1] if len(ranked) > 1 else 0.0
@@ -152,7 +187,22 @@ def anchor_undated(articles: pa.Table, events: pa.Table, extractor, settings, ex
         else:
             reason = "anchored"
         date = best[0] if reason == "anchored" else None
-        decisions.append(Decision(a["article_id"], a.get("doc_key") or "", date, best[1], second, reason))
+        decisions.append(Decision(aid, "", date, best[1], second, reason))
         if date is not None:
-            rows.extend(extractor.extract({**a, "published_at": date}))
+            dates[aid] = date
+    rows = []
+    if dates and extract:
+        cols = [c for c in ("article_id", "doc_key", "text", "outlet", "title", "language") if c in articles.column_names]
+        sub = articles.filter(pc.is_in(articles["article_id"], value_set=pa.array(sorted(dates), pa.string())))
+        arts = {a["article_id"]: a for a in sub.select(cols).to_pylist()}
+        for d in decisions:
+            if d.published_at is not None:
+                rows.extend(extractor.extract({**arts[d.article_id], "published_at": d.published_at}))
+    keys = {}
+    if "doc_key" in articles.column_names:
+        ids = {d.article_id for d in decisions}
+        sub = articles.filter(pc.is_in(articles["article_id"], value_set=pa.array(sorted(ids), pa.string())))
+        keys = dict(zip(sub["article_id"].to_pylist(), sub["doc_key"].to_pylist()))
+    decisions = [Decision(d.article_id, keys.get(d.article_id) or "", d.published_at, d.score, d.runner_up, d.reason)
+                 for d in decisions]
     return decisions, rows

@@ -128,6 +128,11 @@ class BatchPool:
             return self._pool
 
     # -- running steps
+    @property
+    def started(self) -> bool:
+        """Worker processes are running (a batch sent now costs no start-up)."""
+        return self._pool is not None
+
     def parallel_for(self, n_batches: int) -> bool:
         return self.workers > 1 and n_batches > 1
 

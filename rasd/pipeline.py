@@ -190,7 +190,44 @@ def ingest_batch(ctx: RunContext, manifest: Path) -> Path:
     records = read_items(items, ctx.input_dir, ctx.layout.raw, ctx.settings, ctx.started_at, ctx.started_at.date())
     out = manifest.with_name(manifest.name.replace("manifest", "ingested").replace(".json", ".parquet"))
     _write_records(records, out)
+    _write_minhash(records, _minhash_path(out))
     return out
+
+
+def _minhash_path(ingested: Path) -> Path:
+    """Beside each ingested batch: the MinHash signatures of its ok records with text (``clean_articles`` reads them)."""
+    return ingested.with_name(ingested.name.replace(".parquet", ".minhash.npz"))
+
+
+def _write_minhash(records: list[dict], path: Path) -> None:
+    """Signatures computed here, in the batch's (worker) process, so de-duplication only compares them."""
+    import numpy as np
+
+    from rasd.ingest.dedupe import signatures
+
+    rows = [i for i, r in enumerate(records) if r.get("status") == "ok" and r.get("text")]
+    sigs, ok = signatures([_encodable(records[i]["text"]) for i in rows])  # the text as written to Parquet
+    with open(path, "wb") as fh:
+        np.savez(fh, n=np.asarray([len(records)]), rows=np.asarray(rows, dtype=np.int64), sigs=sigs, ok=ok)
+
+
+def _batch_signatures(path: Path, t: pa.Table, cand: list[int]):
+    """(signatures, has-shingles mask) of the rows ``cand`` of ingested batch ``t``: from its ``.minhash.npz`` when
+    it covers them, else computed here."""
+    import numpy as np
+
+    from rasd.ingest.dedupe import signatures
+
+    side = _minhash_path(path)
+    if side.is_file():
+        with np.load(side) as z:
+            if int(z["n"][0]) == t.num_rows:
+                pos = np.full(t.num_rows, -1, dtype=np.int64)
+                pos[z["rows"]] = np.arange(len(z["rows"]))
+                at = pos[np.asarray(cand, dtype=np.int64)]
+                if (at >= 0).all():
+                    return z["sigs"][at], z["ok"][at]
+    return signatures(t["text"].take(pa.array(cand, pa.int64())).to_pylist())
 
 
 def _article_schema() -> pa.Schema:
@@ -304,12 +341,12 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
     publication's ``_cache/minhash.parquet`` (written here for the next run, with ``inputs.parquet``: the inputs
     this publication holds completely, which ``plan_batches`` then skips).
     """
-    from rasd.ingest.dedupe import DuplicateIndex, signature_table, signatures
+    from rasd.ingest.dedupe import BatchIndex, write_signature_table
 
     prev_pub = ctx.layout.current_publication()
     prev = read_table(prev_pub, "articles")
     prev = conform("articles", prev) if prev is not None and prev.num_rows else None
-    idx = DuplicateIndex(threshold=ctx.settings.near_duplicate_threshold)
+    idx = BatchIndex(threshold=ctx.settings.near_duplicate_threshold)
     schema = _article_schema()
     prev_full = None
     if prev is not None:
@@ -330,7 +367,7 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
             batches.add(prev_full)
     total = prev_full.num_rows if prev_full is not None else 0
     del prev_full
-    seen_keys: set[str] = set()  # records of this run
+    seen_keys: set[bytes] = set()  # records of this run (16-byte digests of their keys: 1M of them in ~100 MB)
     root_of: dict[str, str] = {}  # new article_id -> the first copy it duplicates (itself when original)
     unpublished: set[str] = set()  # inputs (source paths) with a record this publication does not hold
     n_new = n_dup = n_q = skipped_since = 0
@@ -339,7 +376,8 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
             t = pq.read_table(path).cast(schema)
             if not t.num_rows:
                 continue
-            keys = _record_keys(t).to_pylist()
+            rkeys = _record_keys(t)
+            keys = [k if k is None else hashlib.blake2b(k.encode("utf-8"), digest_size=16).digest() for k in rkeys.to_pylist()]
             ids = t["article_id"].to_pylist()
             sps = t["source_path"].to_pylist()
             status = t["status"].to_pylist()
@@ -350,7 +388,7 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
                     unpublished.add(sp)  # try again next run
             renamed = [hashlib.sha256(f"{a}\0{sp}".encode("utf-8")).hexdigest()[:16] for a, sp in zip(ids, sps)]
             if prev is not None:
-                known = pc.is_in(pa.array(keys, pa.string()), value_set=prev_keys).to_pylist()
+                known = pc.is_in(rkeys, value_set=prev_keys).to_pylist()
                 id_pos = pc.index_in(t["article_id"], value_set=prev_ids)
                 in_prev = pc.is_valid(id_pos).to_pylist()
                 prev_root_of = pc.take(prev_root, id_pos).to_pylist()
@@ -358,16 +396,13 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
             else:
                 known = in_prev = renamed_in_prev = [False] * t.num_rows
                 prev_root_of = [None] * t.num_rows
-            # signatures of the texts that may need a near-duplicate check, for the whole batch at once
+            # signatures of the texts that may need a near-duplicate check (computed by ingest_batch)
             cand = [i for i in range(t.num_rows) if not known[i] and status[i] == "ok"]
             text_col = t["text"]
             cand = [i for i, x in zip(cand, text_col.take(pa.array(cand, pa.int64())).to_pylist()) if x] if cand else []
-            sig_of: dict[int, tuple] = {}
-            if cand:
-                sigs, ok = signatures(text_col.take(pa.array(cand, pa.int64())).to_pylist())
-                bkeys = idx.band_keys(sigs)
-                sig_of = {i: ((sigs[j], bkeys[j]) if ok[j] else (None, None)) for j, i in enumerate(cand)}
-            take, new_ids, dups = [], [], []
+            cand_pos = {i: j for j, i in enumerate(cand)}
+            # 1. which records are new, their ids, and the first copy of an exact copy (an int: a row of this batch)
+            take, new_ids, firsts, checks = [], [], [], []
             for i in range(t.num_rows):
                 if known[i] or keys[i] in seen_keys:
                     continue  # this input was already published: a re-run adds nothing
@@ -384,12 +419,24 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
                     if renamed_in_prev[i] or aid in root_of:
                         continue
                 seen_keys.add(keys[i])
-                dup = None
-                if i in sig_of:
-                    dup = first or idx.check_and_add_signature(aid, *sig_of[i])
-                root_of[aid] = dup or aid
+                root_of[aid] = len(take)  # settled below, once the batch's near duplicates are known
+                if i in cand_pos and first is None:
+                    checks.append(len(take))
                 take.append(i)
                 new_ids.append(aid)
+                firsts.append(first)
+            # 2. near duplicates of the checked rows, in order, against every earlier original
+            found: dict[int, str | None] = {}
+            if checks:
+                sigs, ok = _batch_signatures(path, t, cand)
+                at = [cand_pos[take[k]] for k in checks]
+                found = dict(zip(checks, idx.check_batch([new_ids[k] for k in checks], sigs[at], ok[at])))
+            dups = []
+            for k, (i, aid, first) in enumerate(zip(take, new_ids, firsts)):
+                if isinstance(first, int):
+                    first = dups[first] or new_ids[first]
+                dup = (first if first is not None else found.get(k)) if i in cand_pos else None
+                root_of[aid] = dup or aid
                 dups.append(dup)
                 n_dup += dup is not None
                 n_q += status[i] == "quarantined"
@@ -405,8 +452,7 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
     finally:
         writer.close()
     paths = batches.close()
-    ids_, sigs_ = idx.originals()
-    pq.write_table(signature_table(ids_, sigs_), ctx.work / MINHASH)
+    write_signature_table(ctx.work / MINHASH, *idx.originals())
     _write_inputs_record(ctx, unpublished)
     counts = {"new": n_new, "duplicates": n_dup, "quarantined": n_q, "skipped_since": skipped_since,
               "total": total, "to_extract": sum(pq.read_metadata(p).num_rows for p in paths)}
@@ -419,11 +465,11 @@ def _write_inputs_record(ctx: RunContext, unpublished: set[str]) -> None:
     if not plan_path.is_file():
         return
     plan = pq.read_table(plan_path)
-    sps = plan["source_path"].to_pylist()
-    items = set(sps)
-    bad = {sp if sp in items else _LINE_SUFFIX.sub("", sp) for sp in unpublished}
-    keep = pa.array([sp not in bad for sp in sps], pa.bool_())
-    keep = pc.and_(keep, pc.is_valid(plan["size"]))
+    sps = plan["source_path"].combine_chunks()
+    unpub = sorted(unpublished)
+    listed = pc.is_in(pa.array(unpub, pa.string()), value_set=sps).to_pylist()
+    bad = pa.array(sorted({sp if inp else _LINE_SUFFIX.sub("", sp) for sp, inp in zip(unpub, listed)}), pa.string())
+    keep = pc.and_(pc.invert(pc.is_in(sps, value_set=bad)), pc.is_valid(plan["size"]))
     out = plan.filter(keep).select(_INPUT_SCHEMA.names)
     pq.write_table(out.replace_schema_metadata(plan.schema.metadata), ctx.work / INPUTS)
 
@@ -432,38 +478,51 @@ def _reset_quality_status(articles: pa.Table) -> pa.Table:
     """Articles the quality gate quarantined last time are judged again this run (corrections may fix them)."""
     from rasd.quality.gate import QUALITY_REASON_PREFIX
 
-    reasons = articles["quarantine_reason"].to_pylist()
-    by_gate = [bool(r) and r.startswith(QUALITY_REASON_PREFIX) for r in reasons]
-    if not any(by_gate):
+    by_gate = pc.fill_null(pc.starts_with(articles["quarantine_reason"], QUALITY_REASON_PREFIX), False)
+    if not QUALITY_REASON_PREFIX or not pc.any(by_gate).as_py():
         return articles
-    status = ["ok" if g else s for g, s in zip(by_gate, articles["status"].to_pylist())]
-    reasons = [None if g else r for g, r in zip(by_gate, reasons)]
     # keep the contract's fields (status is NOT NULL): a nullable copy no longer concatenates with the new articles
     f = articles.schema.field
-    articles = articles.set_column(articles.schema.get_field_index("status"), f("status"), pa.array(status, f("status").type))
-    return articles.set_column(articles.schema.get_field_index("quarantine_reason"), f("quarantine_reason"),
-                               pa.array(reasons, f("quarantine_reason").type))
+    status = pc.if_else(by_gate, pa.scalar("ok", f("status").type), articles["status"])
+    reasons = pc.if_else(by_gate, pa.scalar(None, f("quarantine_reason").type), articles["quarantine_reason"])
+    articles = articles.set_column(articles.schema.get_field_index("status"), f("status"), status)
+    return articles.set_column(articles.schema.get_field_index("quarantine_reason"), f("quarantine_reason"), reasons)
 
 
 # ---------------------------------------------------------------- extract
 
 
 def extract_batch(ctx: RunContext, batch: Path) -> Path:
-    """Extract the events of one batch of new articles."""
+    """Extract the events of one batch of new articles; for its undated articles, also the two extractions
+    anchoring compares (``rasd.anchor.relative_table``, written beside the events as ``anchor-*.parquet``)."""
+    from rasd.anchor import relative_table, undated_candidates
     from rasd.extract.events import Extractor
 
     pause_for_tests("extract")
     ex = Extractor.load(ctx.settings)
     rows: list[dict] = []
     cols = ["article_id", "doc_key", "text", "published_at", "outlet", "title", "language"]
-    for art in pq.read_table(batch, columns=cols).to_pylist():
+    table = pq.read_table(batch)
+    for art in table.select(cols).to_pylist():
         try:
             rows.extend(ex.extract(art))
         except Exception as e:  # one bad article must not stop the batch; it is named in the log
             raise PipelineError(f"extraction failed on article {art['doc_key']} ({art['article_id']}): {e!r}") from e
-    out = Path(str(batch).replace("new-", "events-"))
+    out = _sibling(batch, "new-", "events-")
+    pq.write_table(relative_table(undated_candidates(table), ex), _anchor_path(out))
     pq.write_table(to_arrow("events", rows), out)
     return out
+
+
+def _anchor_path(events_batch: Path) -> Path:
+    return _sibling(events_batch, "events-", "anchor-")
+
+
+def _sibling(path: Path, old: str, new: str) -> Path:
+    """The batch file beside ``path`` whose name starts with ``new`` instead of ``old`` (only the file name changes:
+    a warehouse folder may well be called "new-..." or "events-...")."""
+    path = Path(path)
+    return path.with_name(new + path.name[len(old):] if path.name.startswith(old) else path.name.replace(old, new, 1))
 
 
 EXTRACTED = "events.extracted.parquet"
@@ -478,77 +537,234 @@ def previous_extracted_events(layout: Layout) -> pa.Table | None:
     return read_table(pub, "events")
 
 
-def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Path, reextract: bool = False) -> Path:
-    """Previously published events (unless everything was re-extracted) + the new batches, corrections applied."""
-    prev = None if reextract else previous_extracted_events(ctx.layout)
-    parts = [conform("events", prev)] if prev is not None and prev.num_rows else []
-    parts += [pq.read_table(p) for p in event_batches]
-    events = pa.concat_tables(parts) if parts else TABLES["events"].arrow_schema.empty_table()
-    # Only events of articles that are ok and not duplicates.
-    arts = pq.read_table(articles_path, columns=["article_id", "status", "duplicate_of"])
-    ok = {a for a, s, d in zip(*(arts[c].to_pylist() for c in ("article_id", "status", "duplicate_of"))) if s == "ok" and d is None}
-    events = events.filter(pa.array([a in ok for a in events["article_id"].to_pylist()], pa.bool_()))
-    events = events.drop_columns(["correction"]).append_column("correction", pa.nulls(events.num_rows, pa.string()))
-    events = anchor_articles(ctx, articles_path, events, event_batches)
-    # As extracted, before corrections and validation: the next run reuses these, so a quarantined event or a
-    # withdrawn correction is judged afresh every run.
-    pq.write_table(conform("events", events), ctx.work / EXTRACTED)
-    if ctx.settings.corrections:
-        from rasd.corrections import apply_event_corrections, load_corrections
+def _previous_event_files(layout: Layout) -> list[Path]:
+    """The Parquet files of ``previous_extracted_events`` (read chunk by chunk by ``collect_events``)."""
+    pub = layout.current_publication()
+    if pub is None:
+        return []
+    cached = pub / "_cache" / EXTRACTED
+    if cached.is_file():
+        return [cached]
+    folder = pub / "events"
+    return sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
 
-        events = apply_event_corrections(events, load_corrections(ctx.settings.corrections))
-    events = conform("events", events)
+
+_CHUNK_ROWS = 65536  # events read, filtered and written at a time by collect_events (~40 MB of Arrow)
+_BUCKET_ROWS = 16384  # events buffered per sort bucket before they are written (16 buckets: ~170 MB at most)
+
+
+def _event_chunks(ctx: RunContext, event_batches: list[Path], reextract: bool, columns: list[str] | None = None):
+    """The run's events as Arrow tables of at most ``_CHUNK_ROWS`` rows: previously extracted ones (unless everything
+    was re-extracted), then the new batches, in that order."""
+    prev = [] if reextract else [(f, True) for f in _previous_event_files(ctx.layout)]
+    for f, old in [*prev, *((Path(b), False) for b in event_batches)]:
+        pf = pq.ParquetFile(f)
+        cols = [c for c in columns if c in pf.schema_arrow.names] if columns else None
+        for rb in pf.iter_batches(batch_size=_CHUNK_ROWS, columns=cols):
+            t = pa.Table.from_batches([rb])
+            yield conform("events", t).select(columns) if old and columns else (conform("events", t) if old else t)
+
+
+def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Path, reextract: bool = False,
+                   pool=None) -> Path:
+    """Previously published events (unless everything was re-extracted) + the new batches, corrections applied.
+    ``pool``: the run's ``rasd.parallel.BatchPool``, if still open, extracts the articles anchoring dates.
+
+    Streams: events are read, filtered and written ``_CHUNK_ROWS`` at a time; the sort by (article_id,
+    evidence_start) goes through bucket files by the article id's first character (ids are hex digests, so about
+    1/16 of the events is in memory at once), stable as a sort of the whole table."""
+    arts = pq.read_table(articles_path, columns=["article_id", "status", "duplicate_of"])
+    # Only events of articles that are ok and not duplicates.
+    ok_ids = arts["article_id"].combine_chunks().filter(
+        pc.and_(pc.equal(arts["status"], "ok"), pc.is_null(arts["duplicate_of"])).combine_chunks())
+    ok_ids = pc.unique(pc.drop_null(ok_ids))
+    del arts
+    dates, anchored = anchor_articles(ctx, articles_path, ok_ids, event_batches, reextract, pool)
+    dropped = pa.array(sorted(dates), pa.string())
+    corr = None
+    if ctx.settings.corrections:
+        from rasd.corrections import load_corrections
+
+        corr = load_corrections(ctx.settings.corrections)
+        corr = corr if corr else None
+    corr_ids = pa.array(sorted(corr.event_ids), pa.string()) if corr is not None else None
+    schema = TABLES["events"].arrow_schema
+    work_schema = schema.append(pa.field("_pos", pa.int64()))
+    buckets: dict[str, tuple[pq.ParquetWriter, Path]] = {}
+    touched: list[pa.Table] = []
+    pending: dict[str, list[pa.Table]] = {}  # rows waiting for their bucket file (written _BUCKET_ROWS at a time)
+    pos = 0
+
+    def spill(t: pa.Table) -> None:
+        """As extracted (the next run reuses these, so a quarantined event or a withdrawn correction is judged
+        afresh every run); then into the sort buckets with its position, and aside when a correction names it."""
+        nonlocal pos
+        t = conform("events", t)
+        extracted.write_table(t)
+        t = t.append_column("_pos", pa.array(range(pos, pos + t.num_rows), pa.int64()))
+        pos += t.num_rows
+        if corr_ids is not None:
+            hit = pc.is_in(t["event_id"], value_set=corr_ids)
+            if pc.any(hit).as_py():
+                touched.append(t.filter(hit))
+        first = pc.utf8_slice_codeunits(t["article_id"], 0, 1)
+        for key in pc.unique(first).to_pylist():
+            part = t.filter(pc.equal(first, key)) if key is not None else t.filter(pc.is_null(first))
+            k = "\x00null" if key is None else key
+            pending.setdefault(k, []).append(part)
+            if sum(x.num_rows for x in pending[k]) >= _BUCKET_ROWS:
+                flush(k)
+
+    def flush(k: str) -> None:
+        parts = pending.pop(k, [])
+        if not parts:
+            return
+        if k not in buckets:
+            bp = ctx.work / f"collect-bucket-{len(buckets):03d}.parquet"
+            buckets[k] = (pq.ParquetWriter(bp, work_schema), bp)
+        buckets[k][0].write_table(pa.concat_tables(parts).cast(work_schema))
+
+    extracted = pq.ParquetWriter(ctx.work / EXTRACTED, schema)
+    try:
+        for t in _event_chunks(ctx, event_batches, reextract):
+            keep = pc.is_in(t["article_id"], value_set=ok_ids)
+            if len(dropped):
+                keep = pc.and_(keep, pc.invert(pc.is_in(t["article_id"], value_set=dropped)))
+            t = t.filter(keep)
+            t = t.drop_columns(["correction"]).append_column("correction", pa.nulls(t.num_rows, pa.string()))
+            if t.num_rows:
+                spill(t)
+        if anchored is not None and anchored.num_rows:
+            spill(anchored)
+        for k in list(pending):
+            flush(k)
+    finally:
+        extracted.close()
+        paths = {k: bp for k, (_, bp) in buckets.items()}
+        for w, _ in buckets.values():
+            w.close()
+    fixed = None
+    if corr is not None:
+        from rasd.corrections import apply_event_corrections
+
+        # the rows a correction names, corrected together (unknown ids are reported once, for the whole run)
+        sub = pa.concat_tables(touched) if touched else work_schema.empty_table()
+        fixed = apply_event_corrections(sub.drop_columns(["_pos"]), corr)
+        fixed = conform("events", fixed).append_column("_pos", sub["_pos"])
     out = ctx.work / "events.parquet"
-    pq.write_table(events.sort_by([("article_id", "ascending"), ("evidence_start", "ascending")]), out)
+    with pq.ParquetWriter(out, schema) as w:
+        for k in sorted(paths, key=lambda k: (k == "\x00null", k)):  # nulls last, as sort_by puts them
+            t = pq.read_table(paths[k])
+            if fixed is not None and fixed.num_rows:
+                mine = pc.is_in(fixed["_pos"], value_set=t["_pos"])
+                if pc.any(mine).as_py():
+                    t = pa.concat_tables([t.filter(pc.invert(pc.is_in(t["_pos"], value_set=fixed["_pos"]))),
+                                          fixed.filter(mine).cast(t.schema)])
+            t = t.sort_by([("article_id", "ascending"), ("evidence_start", "ascending"), ("_pos", "ascending")])
+            w.write_table(conform("events", t.drop_columns(["_pos"])))
+            Path(paths[k]).unlink()
+        if not paths:
+            w.write_table(schema.empty_table())
     return out
 
 
-def anchor_articles(ctx: RunContext, articles_path: Path, events: pa.Table, event_batches: list[Path]) -> pa.Table:
-    """Date this run's undated new articles by corroboration (rasd/anchor.py): their events join ``events``;
-    their ``published_at`` (basis "corroboration") is written back to ``articles_path``. Decisions go to
-    ``anchoring.json`` in the run folder. Texts come from the extract batches (``new-*`` beside ``events-*``),
-    so the cost follows the new articles, not the warehouse."""
-    from rasd.anchor import BASIS, anchor_undated
+class _extractor:
+    """The extraction rules, loaded on first use (anchoring extracts again only the articles it dates)."""
+
+    def __init__(self, ctx: RunContext):
+        self.settings, self._ex = ctx.settings, None
+
+    def extract(self, article: dict) -> list[dict]:
+        if self._ex is None:
+            from rasd.extract.events import Extractor
+
+            self._ex = Extractor.load(self.settings)
+        return self._ex.extract(article)
+
+
+def anchor_articles(ctx: RunContext, articles_path: Path, ok_ids: pa.Array, event_batches: list[Path],
+                    reextract: bool = False, pool=None) -> tuple[dict, pa.Table | None]:
+    """Date this run's undated new articles by corroboration (rasd/anchor.py): returns {article_id: date} of those
+    anchored and their events, extracted against that date as one more extract batch (``new-anchored.parquet``, on
+    ``pool`` when its workers are running); their ``published_at`` (basis "corroboration") is
+    written back to ``articles_path``. Decisions go to ``anchoring.json`` in the run folder. The evidence is the
+    run's events of ok articles (``ok_ids``; only the places the undated articles name are read).
+    The two extractions per undated article were made by ``extract_batch`` (``anchor-*`` beside ``events-*``,
+    computed here only when missing); here the dated reports vote, and only the articles anchored are extracted
+    again. Texts come from the extract batches (``new-*``), so the cost follows the new articles, not the warehouse."""
+    from rasd.anchor import BASIS, anchor_undated, relative_table, undated_candidates
 
     cols = ["article_id", "doc_key", "text", "published_at", "status", "duplicate_of", "language", "outlet",
             "title", "ingested_at"]
-    parts = []
+    parts, rels = [], []
+    ex = _extractor(ctx)
     for b in event_batches:
-        src = Path(str(b).replace("events-", "new-"))
-        if src.is_file():
-            names = pq.read_schema(src).names
+        src = _sibling(Path(b), "events-", "new-")
+        if not src.is_file():
+            continue
+        names = pq.read_schema(src).names
+        side = _anchor_path(Path(b))
+        if side.is_file():  # computed by extract_batch (on a worker)
+            rel = pq.read_table(side)
+        else:
             t = pq.read_table(src, columns=[c for c in cols if c in names])
-            t = t.filter(pc.is_null(t["published_at"]))
-            if t.num_rows:
-                parts.append(t)
-    if not parts:
-        return events
+            rel = relative_table(undated_candidates(t.filter(pc.is_null(t["published_at"]))), ex)
+        if not rel.num_rows:
+            continue
+        rels.append(rel)
+        # only the candidates' rows: their doc_key, and the text of those anchored (extracted once more)
+        t = pq.read_table(src, columns=[c for c in cols if c in names and c != "ingested_at"])
+        parts.append(t.filter(pc.is_in(t["article_id"], value_set=pc.unique(rel["article_id"].combine_chunks()))))
+    if not rels:
+        return {}, None
+    rel = pa.concat_tables(rels)
+    places = pc.unique(pc.drop_null(rel["place_id"].combine_chunks()))
+    evidence = [t.filter(pc.and_(pc.is_in(t["article_id"], value_set=ok_ids), pc.is_in(t["place_id"], value_set=places)))
+                for t in _event_chunks(ctx, event_batches, reextract,
+                                       ["place_id", "event_date", "date_precision", "event_type", "article_id"])]
+    evidence = pa.concat_tables(evidence) if evidence else TABLES["events"].arrow_schema.empty_table()
     basis = pq.read_table(articles_path, columns=["article_id", "published_at_basis"])
     exclude = basis.filter(pc.equal(basis["published_at_basis"], BASIS))["article_id"]
-    from rasd.extract.events import Extractor
-
-    decisions, rows = anchor_undated(pa.concat_tables(parts, promote_options="default"), events,
-                                     Extractor.load(ctx.settings), ctx.settings, exclude=exclude)
+    cands = pa.concat_tables(parts, promote_options="default")
+    decisions, _ = anchor_undated(cands, evidence, ex, ctx.settings, exclude=exclude, relative=rel, extract=False)
     (ctx.work / "anchoring.json").write_text(json.dumps(
         [{**asdict(d), "published_at": d.published_at.isoformat() if d.published_at else None} for d in decisions],
         ensure_ascii=False, indent=1), encoding="utf-8")
     dates = {d.article_id: d.published_at for d in decisions if d.published_at is not None}
     if not dates:
-        return events
-    keep = pc.invert(pc.is_in(events["article_id"], value_set=pa.array(sorted(dates), pa.string())))
-    new = conform("events", to_arrow("events", rows)).select(events.column_names).cast(events.schema)
-    events = pa.concat_tables([events.filter(keep), new])
-    articles = pq.read_table(articles_path)
-    ids = articles["article_id"].to_pylist()
-    pub = [dates.get(a, p) for a, p in zip(ids, articles["published_at"].to_pylist())]
-    basis = [BASIS if a in dates else b for a, b in zip(ids, articles["published_at_basis"].to_pylist())]
-    i, j = articles.schema.get_field_index("published_at"), articles.schema.get_field_index("published_at_basis")
-    articles = articles.set_column(i, articles.schema.field(i), pa.array(pub, articles.schema.field(i).type))
-    articles = articles.set_column(j, articles.schema.field(j), pa.array(basis, articles.schema.field(j).type))
+        return dates, None
+    _write_anchored_dates(articles_path, dates, BASIS)
+    # the anchored articles, in decision order, dated: one more extract batch
+    order = [d.article_id for d in decisions if d.published_at is not None]
+    pos = pc.index_in(pa.array(order, pa.string()), value_set=cands["article_id"].combine_chunks())
+    arts = cands.take(pos).select(["article_id", "doc_key", "text", "published_at", "outlet", "title", "language"])
+    i = arts.schema.get_field_index("published_at")
+    arts = arts.set_column(i, arts.schema.field(i), pa.array([dates[a] for a in order], arts.schema.field(i).type))
+    batch = ctx.work / "new-anchored.parquet"
+    pq.write_table(arts, batch)
+    out = pool.run("extract", batch) if pool is not None and pool.workers > 1 and pool.started else extract_batch(ctx, batch)
+    return dates, pq.read_table(out)
+
+
+def _write_anchored_dates(articles_path: Path, dates: dict, basis_value: str) -> None:
+    """Set published_at and its basis of the anchored articles in ``articles_path``, a row group at a time."""
+    src = pq.ParquetFile(articles_path)
+    schema = src.schema_arrow
+    i, j = schema.get_field_index("published_at"), schema.get_field_index("published_at_basis")
+    ids = pa.array(sorted(dates), pa.string())
+    vals = pa.array([dates[a] for a in ids.to_pylist()], schema.field(i).type)
     tmp = articles_path.with_suffix(".anchored.parquet")
-    pq.write_table(articles, tmp)
+    with pq.ParquetWriter(tmp, schema) as w:
+        for rb in src.iter_batches(batch_size=_CHUNK_ROWS):
+            t = pa.Table.from_batches([rb], schema=schema)
+            pos = pc.index_in(t["article_id"], value_set=ids)
+            hit = pc.is_valid(pos)
+            if pc.any(hit).as_py():
+                t = t.set_column(i, schema.field(i), pc.if_else(hit, pc.take(vals, pos), t["published_at"]))
+                t = t.set_column(j, schema.field(j), pc.if_else(hit, pa.scalar(basis_value, schema.field(j).type),
+                                                                t["published_at_basis"]))
+            w.write_table(t)
     tmp.replace(articles_path)
-    return events
 
 
 # ---------------------------------------------------------------- validate (rows), resolve, aggregate
@@ -1137,7 +1353,7 @@ def run_steps(ctx: RunContext, log=print) -> dict:
         ingested = pool.map("ingest", manifests)
         cleaned = clean_articles(ctx, ingested)
         ev_batches = pool.map("extract", [Path(b) for b in cleaned["new"]])
-    events_path = collect_events(ctx, ev_batches, Path(cleaned["articles"]), cleaned["reextract"])
+        events_path = collect_events(ctx, ev_batches, Path(cleaned["articles"]), cleaned["reextract"], pool)
     vr = validate_rows(ctx, Path(cleaned["articles"]), events_path)
     resolved = resolve_incidents(ctx, Path(vr["events"]), Path(cleaned["articles"]))
     resolved = validate_incidents(ctx, resolved)

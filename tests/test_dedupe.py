@@ -127,3 +127,71 @@ def test_stored_signatures_give_the_same_decisions_as_texts():
         assert len(idx) == 3
     ids, stored = loaded.originals()
     assert ids == ["old", "other", "topic"] and stored.shape == (3, 128)
+
+
+@pytest.mark.parametrize("batch", [1, 7, 64, 1000])
+def test_batch_index_decides_as_the_one_by_one_index(batch):
+    """BatchIndex (numpy, a batch at a time) gives DuplicateIndex's answer for every row, whatever the batch size:
+    near copies (within and across batches, copies of copies), rows without shingles, a seeded base."""
+    import numpy as np
+
+    from rasd.ingest.dedupe import NUM_PERM, BatchIndex
+
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 2**32, size=(40, NUM_PERM), dtype=np.uint32)
+    rows = [rng.integers(0, 2**32, size=NUM_PERM, dtype=np.uint32) for _ in range(150)]
+    pool = [*base, *rows]
+    for _ in range(350):  # copies of earlier rows with 0-40 positions changed (threshold 0.85: at most 19)
+        src = pool[rng.integers(len(pool))].copy()
+        pos = rng.choice(NUM_PERM, size=int(rng.integers(0, 41)), replace=False)
+        src[pos] = rng.integers(0, 2**32, size=len(pos), dtype=np.uint32)
+        rows.append(src)
+        pool.append(src)
+    order = rng.permutation(len(rows))
+    sigs = np.stack([rows[i] for i in order])
+    ok = rng.random(len(sigs)) > 0.05
+    ids = [f"a{i}" for i in range(len(sigs))]
+
+    one = DuplicateIndex(0.85)
+    one.add_signatures([f"b{i}" for i in range(len(base))], base)
+    want = [one.check_and_add_signature(a, s if k else None) for a, s, k in zip(ids, sigs, ok)]
+
+    idx = BatchIndex(0.85)
+    idx.add_signatures([f"b{i}" for i in range(len(base))], base)
+    got = []
+    for s in range(0, len(ids), batch):
+        got += idx.check_batch(ids[s:s + batch], sigs[s:s + batch], ok[s:s + batch])
+    assert got == want
+    assert sum(d is not None for d in want) > 100 and sum(d is None for d in want) > 100
+    assert any(d is not None and d.startswith("b") for d in want)  # matches against the seeded base too
+    o_ids, o_chunks = idx.originals()
+    w_ids, w_sigs = one.originals()
+    assert o_ids == w_ids and (np.concatenate(o_chunks) == w_sigs).all()
+
+
+def test_permutations_are_datasketchs():
+    import numpy as np
+    from datasketch import MinHash
+
+    from rasd.ingest import dedupe
+
+    dedupe._PERMS = None
+    a, b = dedupe._permutations()
+    m = MinHash(num_perm=dedupe.NUM_PERM, seed=dedupe.SEED)
+    assert getattr(m, "scheme", "affine32") == "affine32"
+    assert np.array_equal(a, np.asarray(m.permutations[0], dtype=np.uint32))
+    assert np.array_equal(b, np.asarray(m.permutations[1], dtype=np.uint32))
+
+
+def test_written_signature_table_reads_back(tmp_path):
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from rasd.ingest.dedupe import NUM_PERM, read_signatures, write_signature_table
+
+    rng = np.random.default_rng(1)
+    chunks = [rng.integers(0, 2**32, size=(n, NUM_PERM), dtype=np.uint32) for n in (3, 0, 5)]
+    ids = [f"x{i}" for i in range(8)]
+    write_signature_table(tmp_path / "m.parquet", ids, chunks)
+    got_ids, got = read_signatures(pq.read_table(tmp_path / "m.parquet"))
+    assert got_ids.to_pylist() == ids and np.array_equal(got, np.concatenate(chunks))

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -331,3 +332,55 @@ def test_incremental_resolution_redoes_only_the_weeks_around_new_reports(tmp_pat
     assert set(members(wh)) == set(members(full))  # every report is in an incident
     a, b = set(map(str, table(wh, "incidents").to_pylist())), set(map(str, table(full, "incidents").to_pylist()))
     assert len(a ^ b) <= 0.02 * len(b), sorted(a ^ b)[:4]
+
+
+def test_precomputed_signatures_and_anchoring_equal_the_in_process_fallback(tmp_path):
+    """ingest_batch computes MinHash signatures and extract_batch anchoring's two extractions per undated article
+    (files beside their outputs); without those files, clean and collect compute the same themselves."""
+    import json
+
+    from rasd import pipeline as P
+    from rasd.warehouse import writer_lock
+
+    outs = []
+    for precomputed in (True, False):
+        wh = tmp_path / f"wh-{precomputed}"
+        with writer_lock(Layout(wh)):
+            ctx = P.start_run(load_settings(workers=1), SAMPLE, wh)
+            ingested = [P.ingest_batch(ctx, m) for m in P.plan_batches(ctx)]
+            if not precomputed:
+                for f in ctx.work.glob("ingested-*.minhash.npz"):
+                    f.unlink()
+            cleaned = P.clean_articles(ctx, ingested)
+            batches = [P.extract_batch(ctx, Path(b)) for b in cleaned["new"]]
+            sides = sorted(ctx.work.glob("anchor-*.parquet"))
+            assert sides  # extract_batch wrote them
+            if not precomputed:
+                for f in sides:
+                    f.unlink()
+            events = P.collect_events(ctx, batches, Path(cleaned["articles"]))
+        decisions = json.loads((ctx.work / "anchoring.json").read_text(encoding="utf-8"))
+        arts = pq.read_table(cleaned["articles"]).drop_columns(["ingested_at"])
+        outs.append((pq.read_table(events), arts, pq.read_table(ctx.work / P.MINHASH), decisions))
+    (ev1, a1, m1, d1), (ev2, a2, m2, d2) = outs
+    assert any(d["reason"] == "anchored" for d in d1)  # seed 003 is dated by corroboration
+    assert "corroboration" in a1["published_at_basis"].to_pylist()
+    assert d1 == d2 and ev1.equals(ev2) and a1.equals(a2) and m1.equals(m2)
+
+
+def test_articles_the_gate_quarantined_are_judged_again():
+    import datetime as dt
+
+    from rasd.pipeline import _reset_quality_status
+
+    base = {"doc_key": "k", "source_path": "a.txt", "published_at_basis": "metadata", "n_chars": 1,
+            "content_hash": "h", "ingested_at": dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)}
+    rows = [{**base, "article_id": "gate", "status": "quarantined", "quarantine_reason": "quality: bad date"},
+            {**base, "article_id": "ingest", "status": "quarantined", "quarantine_reason": "empty file"},
+            {**base, "article_id": "ok", "status": "ok", "quarantine_reason": None}]
+    t = pa.Table.from_pylist(rows, schema=S.TABLES["articles"].arrow_schema)
+    out = _reset_quality_status(t)
+    assert out["status"].to_pylist() == ["ok", "quarantined", "ok"]
+    assert out["quarantine_reason"].to_pylist() == [None, "empty file", None]
+    assert out.schema == t.schema
+    assert _reset_quality_status(t.slice(1)).equals(t.slice(1))  # nothing to reset: unchanged

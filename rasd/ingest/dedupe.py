@@ -10,6 +10,10 @@ is datasketch's for the same threshold (``MinHashLSH(threshold, 128)``: 11 bands
 decisions are those of ``MinHash``/``MinHashLSH``. Signatures are plain ``uint32`` rows, so a publication
 can store them (``signature_table``) and the next run loads them instead of re-hashing every text
 (``DuplicateIndex.add_signatures``); the index of loaded signatures is a few sorted numpy arrays.
+
+In a run, ``rasd.pipeline.ingest_batch`` computes the signatures of each batch on the worker that reads it, and
+``clean_articles`` only compares them, a batch at a time, with :class:`BatchIndex` (the same decisions as
+``DuplicateIndex``, held in numpy arrays: ~640 bytes per original, so 1M originals fit in ~650 MB).
 """
 from __future__ import annotations
 
@@ -44,15 +48,15 @@ _PERMS: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutations for SEED (``MinHash._init_permutations``), computed the way it does, without
+    importing datasketch (its import pulls in scipy: ~0.8 CPU s and ~50 MB in every ingest worker);
+    ``tests/test_dedupe.py`` checks them against datasketch."""
     global _PERMS
     if _PERMS is None:
-        from datasketch import MinHash
-
-        m = MinHash(num_perm=NUM_PERM, seed=SEED)
-        if getattr(m, "scheme", "affine32") != "affine32":  # pragma: no cover - a datasketch default change
-            raise RuntimeError(f"unexpected datasketch MinHash scheme {m.scheme!r}")
-        a, b = m.permutations
-        _PERMS = (np.asarray(a, dtype=np.uint32), np.asarray(b, dtype=np.uint32))
+        gen = np.random.RandomState(SEED)
+        a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+        b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+        _PERMS = (a, b)
     return _PERMS
 
 
@@ -282,6 +286,165 @@ class DuplicateIndex:
         if article_id in self._root:
             return self._root[article_id]
         return self.check_and_add_signature(article_id, signature(text))
+
+
+class BatchIndex:
+    """The decisions of :class:`DuplicateIndex`, a batch of signatures at a time, in bounded memory.
+
+    ``check_batch`` judges the rows of a batch in order, as ``check_and_add_signature`` would one by one: a row
+    duplicates the first-seen indexed original (lowest rank) sharing an LSH band with it and reaching the
+    threshold, else it becomes an original itself. Candidates among the originals indexed before the batch are
+    found with numpy (``searchsorted`` in per-band sorted keys), those within the batch by sorting its band keys;
+    only the rows with a candidate go through Python. Originals are kept as numpy arrays: signatures in
+    per-batch chunks (n x 128 ``uint32``), band keys in a few sorted segments merged as they grow (like a binary
+    counter, so at most log2(n) segments) — about 640 bytes per original instead of Python lists and dicts.
+    """
+
+    def __init__(self, threshold: float = 0.85):
+        if not 0.0 < threshold <= 1.0:
+            raise ValueError("threshold must be in (0, 1]")
+        self.threshold = threshold
+        self.b, self.r = _band_params(threshold)
+        # equal positions a match needs: the least count with count / NUM_PERM >= threshold, as find_signature tests
+        self._need = next(c for c in range(NUM_PERM + 1) if float(c) / float(NUM_PERM) >= threshold)
+        self._ids: list[str] = []
+        self._sig_chunks: list[np.ndarray] = []
+        self._starts: list[int] = []  # rank of each chunk's first row
+        self._n = 0
+        self._segments: list[tuple[np.ndarray, np.ndarray]] = []  # (keys n x b sorted per band, ranks per band)
+
+    def __len__(self) -> int:
+        return self._n
+
+    def band_keys(self, sigs: np.ndarray) -> np.ndarray:
+        return _band_keys(np.atleast_2d(sigs), self.b, self.r)
+
+    def _sigs_of(self, ranks: np.ndarray) -> np.ndarray:
+        out = np.empty((len(ranks), NUM_PERM), dtype=np.uint32)
+        if not len(ranks):
+            return out
+        starts = np.asarray(self._starts, dtype=np.int64)
+        chunk = np.searchsorted(starts, ranks, side="right") - 1
+        for c in np.unique(chunk):
+            m = chunk == c
+            out[m] = self._sig_chunks[c][ranks[m] - starts[c]]
+        return out
+
+    def _add(self, ids: list[str], sigs: np.ndarray, keys: np.ndarray) -> None:
+        if not len(ids):
+            return
+        ranks = np.arange(self._n, self._n + len(ids), dtype=np.int32)  # int32: 2^31 originals is far beyond a run
+        self._ids.extend(ids)
+        self._sig_chunks.append(np.ascontiguousarray(sigs, dtype=np.uint32))
+        self._starts.append(self._n)
+        self._n += len(ids)
+        seg = self._segment(keys, ranks)
+        self._segments.append(seg)
+        while len(self._segments) > 1 and len(self._segments[-2][0]) <= 2 * len(self._segments[-1][0]):
+            (k1, r1), (k2, r2) = self._segments[-2], self._segments.pop()
+            # a segment only answers "which ranks have this key" (in any order), so merging is a re-sort
+            self._segments[-1] = self._segment(np.concatenate([k1, k2]), np.concatenate([r1, r2]))
+
+    def _segment(self, keys: np.ndarray, ranks: np.ndarray):
+        if ranks.ndim == 1:
+            ranks = np.repeat(ranks[:, None], self.b, axis=1)
+        order = np.argsort(keys, axis=0, kind="stable")
+        return np.take_along_axis(keys, order, 0), np.take_along_axis(ranks, order, 0)
+
+    def add_signatures(self, ids: Sequence[str], sigs: np.ndarray) -> None:
+        """Index many originals at once (stored signatures, in first-seen order)."""
+        sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
+        self._add(list(ids), sigs, self.band_keys(sigs) if len(sigs) else np.empty((0, self.b), np.uint64))
+
+    def originals(self):
+        """(ids, signature chunks) of every indexed original in first-seen order."""
+        return self._ids, self._sig_chunks
+
+    def check_batch(self, ids: Sequence[str], sigs: np.ndarray, ok: np.ndarray) -> list[str | None]:
+        """For each row in order: the id of the first-seen original it nearly repeats, or None after indexing it
+        (rows without shingles, ``ok`` False, are never matched nor indexed)."""
+        n = len(ids)
+        out: list[str | None] = [None] * n
+        rows = np.flatnonzero(ok)
+        if not len(rows):
+            return out
+        sigs = np.ascontiguousarray(sigs[rows], dtype=np.uint32)
+        keys = self.band_keys(sigs)
+        m = len(rows)
+        # 1. candidates among the originals indexed before this batch: the lowest matching rank per row
+        best = np.full(m, -1, dtype=np.int64)
+        pr, pc_ = [], []
+        for skeys, sranks in self._segments:
+            for j in range(self.b):
+                lo = np.searchsorted(skeys[:, j], keys[:, j], "left")
+                hi = np.searchsorted(skeys[:, j], keys[:, j], "right")
+                hit = np.flatnonzero(hi > lo)
+                for i in hit.tolist():
+                    pc_.append(sranks[lo[i]:hi[i], j])
+                    pr.append(np.full(hi[i] - lo[i], i, dtype=np.int64))
+        if pr:
+            prow, prank = np.concatenate(pr), np.concatenate(pc_)
+            eq = np.count_nonzero(self._sigs_of(prank) == sigs[prow], axis=1)
+            good = eq >= self._need
+            prow, prank = prow[good], prank[good]
+            if len(prow):
+                order = np.lexsort((prank, prow))
+                prow, prank = prow[order], prank[order]
+                first = np.r_[True, prow[1:] != prow[:-1]]
+                best[prow[first]] = prank[first]
+        # 2. candidates within the batch: pairs (a < b) sharing a band key, reaching the threshold
+        within: dict[int, list[int]] = {}
+        if m > 1:
+            pa_, pb_ = [], []
+            for j in range(self.b):
+                order = np.argsort(keys[:, j], kind="stable")
+                k = keys[order, j]
+                same = np.flatnonzero(k[1:] == k[:-1])
+                if not len(same):
+                    continue
+                # each run of equal keys: every pair inside it (runs are tiny: near copies)
+                starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+                ends = np.r_[starts[1:], len(k)]
+                for s0, e0 in zip(starts.tolist(), ends.tolist()):
+                    if e0 - s0 > 1:
+                        grp = np.sort(order[s0:e0])
+                        for x in range(len(grp)):
+                            for y in range(x + 1, len(grp)):
+                                pa_.append(grp[x])
+                                pb_.append(grp[y])
+            if pa_:
+                a_, b_ = np.asarray(pa_, dtype=np.int64), np.asarray(pb_, dtype=np.int64)
+                eq = np.count_nonzero(sigs[a_] == sigs[b_], axis=1)
+                for a, b in zip(a_[eq >= self._need].tolist(), b_[eq >= self._need].tolist()):
+                    within.setdefault(b, []).append(a)
+        # 3. in order: an earlier original wins (indexed before the batch first, then the batch's own, by rank)
+        is_orig = np.zeros(m, dtype=bool)
+        for i in range(m):
+            if best[i] >= 0:
+                out[rows[i]] = self._ids[best[i]]
+                continue
+            cands = [a for a in within.get(i, ()) if is_orig[a]]
+            if cands:
+                out[rows[i]] = ids[rows[min(cands)]]
+            else:
+                is_orig[i] = True
+        new = np.flatnonzero(is_orig)
+        self._add([ids[rows[i]] for i in new.tolist()], sigs[new], keys[new])
+        return out
+
+
+def write_signature_table(path, ids: Sequence[str], chunks: Sequence[np.ndarray]) -> None:
+    """``signature_table`` written chunk by chunk (no copy of all signatures at once)."""
+    import pyarrow.parquet as pq
+
+    schema = signature_table([], np.empty((0, NUM_PERM), np.uint32)).schema
+    with pq.ParquetWriter(path, schema) as w:
+        start = 0
+        for c in chunks:
+            w.write_table(signature_table(ids[start:start + len(c)], c).cast(schema))
+            start += len(c)
+        if not chunks:
+            w.write_table(schema.empty_table())
 
 
 # ---------------------------------------------------------------- storage with a publication
