@@ -499,6 +499,38 @@ SUMMARY = ("total_s", "startup_s", "steps_s", "end_s", "cpu_s", "cpu_main_s", "s
            "end_cpu_s", "server_cpu_s", "task_engine_s", "task_overhead_mean_ms")
 
 
+def _fmt(v) -> str:
+    return "–" if v is None else f"{v:.1f}" if isinstance(v, (int, float)) else str(v)
+
+
+def timeline(rows: list[dict]) -> str:
+    """The run with the least total wall of each (scenario, mode): when each start-up item began and how long it took
+    (seconds from process start: "at+wall/cpu")."""
+    out = ["| scenario | mode | total | interpreter | import flows.weekly (Prefect, rasd) | import GX | "
+           "import Prefect server pkg | temporary server | flow called | first task | steps | end | API requests |",
+           "|---|---|---:|---:|---|---|---|---|---:|---:|---:|---:|---:|"]
+    keys = sorted({(r["scenario"], r["mode"]) for r in rows}, key=lambda k: (k[0], MODES.index(k[1])))
+    for sc, mo in keys:
+        rs = [r for r in rows if r["scenario"] == sc and r["mode"] == mo and r["rc"] == 0]
+        if not rs:
+            continue
+        r = min(rs, key=lambda r: r["total_s"])
+        iv = lambda k: "–" if not r.get(k) else f"{r[k][0]:.1f}+{r[k][1]:.1f}/{_fmt(r[k][2] if len(r[k]) > 2 else None)}"  # noqa: E731
+        if r.get("own_server:launch") and r.get("own_server:wait_ready"):
+            ready = r["own_server:wait_ready"][0] + r["own_server:wait_ready"][1]
+            srv = f"launched {r['own_server:launch'][0]:.1f}, ready {ready:.1f} (waited {r['own_server:wait_ready'][1]:.1f})"
+        elif r.get("server_start"):
+            srv = f"{iv('server_start')}"
+        else:
+            srv = "–"
+        called = (r.get("flow_runs") or {}).get("weekly_incidents", [None])[0]
+        out.append(f"| {sc} | {mo} | {r['total_s']:.1f} | {r['interpreter_s']:.1f} | {iv('import flows.weekly')} | "
+                   f"{iv('import great_expectations')} | {iv('import prefect.server.api.server')} | {srv} | "
+                   f"{_fmt(called)} | {_fmt(r.get('startup_s'))} | {_fmt(r.get('steps_s'))} | {_fmt(r.get('end_s'))} | "
+                   f"{r.get('api_requests', '–')} |")
+    return "\n".join(out)
+
+
 def summarize(rows: list[dict]) -> str:
     out = [f"| scenario | mode | runs | {' | '.join(SUMMARY)} | tasks | loads before (1-min) |",
            "|---|---|---:|" + "---:|" * len(SUMMARY) + "---:|---|"]
@@ -546,7 +578,7 @@ def main(argv=None) -> int:
                 keep = {k: r[k] for k in ("scenario", "mode", "n", "rc", "error", "load_before", "load_after", "cpu_s",
                                            "cpu_main_s", "server_cpu_s")}
                 rows.append({**keep, **_phases(res, t_spawn, t_spawn + r["total_s"])})
-        print(summarize(rows))
+        print(summarize(rows) + "\n\n" + timeline(rows))
         return 0
     a.out, a.code = a.out.resolve(), a.code.resolve()
     a.base_warehouse = (a.base_warehouse or a.out / "base-wh-10k").resolve()
@@ -575,7 +607,7 @@ def main(argv=None) -> int:
     finally:
         if server:
             server.stop()
-    text = summarize(rows)
+    text = summarize(rows) + "\n\n" + timeline(rows)
     report.with_suffix(".md").write_text(text + "\n", encoding="utf-8")
     print(text)
     print(f"\nreport: {report}", file=sys.stderr)
