@@ -506,12 +506,13 @@ def _fmt(v) -> str:
 def timeline(rows: list[dict]) -> str:
     """The run with the least total wall of each (scenario, mode): when each start-up item began and how long it took
     (seconds from process start: "at+wall/cpu")."""
-    out = ["| scenario | mode | total | interpreter | import flows.weekly (Prefect, rasd) | import GX | "
+    out = ["| scenario | mode | code | total | interpreter | import flows.weekly (Prefect, rasd) | import GX | "
            "import Prefect server pkg | temporary server | flow called | first task | steps | end | API requests |",
-           "|---|---|---:|---:|---|---|---|---|---:|---:|---:|---:|---:|"]
-    keys = sorted({(r["scenario"], r["mode"]) for r in rows}, key=lambda k: (k[0], MODES.index(k[1])))
-    for sc, mo in keys:
-        rs = [r for r in rows if r["scenario"] == sc and r["mode"] == mo and r["rc"] == 0]
+           "|---|---|---|---:|---:|---|---|---|---|---:|---:|---:|---:|---:|"]
+    keys = sorted({(r["scenario"], r["mode"], r.get("label", "")) for r in rows},
+                  key=lambda k: (k[0], MODES.index(k[1]), k[2]))
+    for sc, mo, lb in keys:
+        rs = [r for r in rows if r["scenario"] == sc and r["mode"] == mo and r.get("label", "") == lb and r["rc"] == 0]
         if not rs:
             continue
         r = min(rs, key=lambda r: r["total_s"])
@@ -524,7 +525,7 @@ def timeline(rows: list[dict]) -> str:
         else:
             srv = "–"
         called = (r.get("flow_runs") or {}).get("weekly_incidents", [None])[0]
-        out.append(f"| {sc} | {mo} | {r['total_s']:.1f} | {r['interpreter_s']:.1f} | {iv('import flows.weekly')} | "
+        out.append(f"| {sc} | {mo} | {lb} | {r['total_s']:.1f} | {r['interpreter_s']:.1f} | {iv('import flows.weekly')} | "
                    f"{iv('import great_expectations')} | {iv('import prefect.server.api.server')} | {srv} | "
                    f"{_fmt(called)} | {_fmt(r.get('startup_s'))} | {_fmt(r.get('steps_s'))} | {_fmt(r.get('end_s'))} | "
                    f"{r.get('api_requests', '–')} |")
@@ -532,19 +533,20 @@ def timeline(rows: list[dict]) -> str:
 
 
 def summarize(rows: list[dict]) -> str:
-    out = [f"| scenario | mode | runs | {' | '.join(SUMMARY)} | tasks | loads before (1-min) |",
-           "|---|---|---:|" + "---:|" * len(SUMMARY) + "---:|---|"]
-    keys = sorted({(r["scenario"], r["mode"]) for r in rows}, key=lambda k: (k[0], MODES.index(k[1])))
-    for sc, mo in keys:
-        rs = [r for r in rows if r["scenario"] == sc and r["mode"] == mo and r["rc"] == 0]
+    out = [f"| scenario | mode | code | runs | {' | '.join(SUMMARY)} | tasks | loads before (1-min) |",
+           "|---|---|---|---:|" + "---:|" * len(SUMMARY) + "---:|---|"]
+    keys = sorted({(r["scenario"], r["mode"], r.get("label", "")) for r in rows},
+                  key=lambda k: (k[0], MODES.index(k[1]), k[2]))
+    for sc, mo, lb in keys:
+        rs = [r for r in rows if r["scenario"] == sc and r["mode"] == mo and r.get("label", "") == lb and r["rc"] == 0]
         if not rs:
-            out.append(f"| {sc} | {mo} | 0 ok | " + " | ".join("–" for _ in SUMMARY) + " | – | – |")
+            out.append(f"| {sc} | {mo} | {lb} | 0 ok | " + " | ".join("–" for _ in SUMMARY) + " | – | – |")
             continue
         cells = []
         for k in SUMMARY:
             v = [r[k] for r in rs if r.get(k) is not None]
             cells.append(f"{min(v):.2f}" if v else "–")
-        out.append(f"| {sc} | {mo} | {len(rs)} | {' | '.join(cells)} | {rs[0].get('tasks', '–')} | "
+        out.append(f"| {sc} | {mo} | {lb} | {len(rs)} | {' | '.join(cells)} | {rs[0].get('tasks', '–')} | "
                    f"{', '.join(str(r['load_before'][0]) for r in rs)} |")
     return "\n".join(out)
 
@@ -577,7 +579,7 @@ def main(argv=None) -> int:
                 t_spawn = res["marks"]["main"] - r["interpreter_s"]
                 keep = {k: r[k] for k in ("scenario", "mode", "n", "rc", "error", "load_before", "load_after", "cpu_s",
                                            "cpu_main_s", "server_cpu_s")}
-                rows.append({**keep, **_phases(res, t_spawn, t_spawn + r["total_s"])})
+                rows.append({**keep, "label": rep.stem.split("-")[1], **_phases(res, t_spawn, t_spawn + r["total_s"])})
         print(summarize(rows) + "\n\n" + timeline(rows))
         return 0
     a.out, a.code = a.out.resolve(), a.code.resolve()

@@ -190,7 +190,7 @@ def weekly_incidents(
             return pipeline_flow.with_options(task_runner=DaskTaskRunner(address=settings.dask_address))(ctx)
         # Batch tasks stay Prefect tasks (one per batch: retries, logs, states) of this flow run, in its threads; their
         # work goes to the run's worker processes, started once (lazily, when a step has more than one batch). No
-        # subflow here: it would cost a second flow run (~8 API requests and its start-up) for nothing.
+        # subflow here: it would cost a second flow run (9 more API requests and its start-up) for nothing.
         with parallel.BatchPool(ctx, settings.workers, log=get_run_logger().info) as pool:
             parallel.register(ctx.run_id, pool)
             try:
