@@ -132,34 +132,34 @@ def _patterns(types: TypeLexicon) -> "_Rx":
     c = types.context
     w = r"[\w\u0621-\u064A]+"
 
+    # Patterns searched over a whole sentence are gated; those read on a window of 6-25 characters before a
+    # mention stay plain regexes (there the gate's own Python call costs more than the regex).
     def gated(pattern: str, *need_lists, need=None) -> _Gated:
         return _Gated(re.compile(pattern), need if need is not None else _pieces(*need_lists))
 
     return _Rx(
-        background=gated(rf"(?:^|\s){_alt(c['background_before'])}\s+(?:{w}\s+)?[وفبلك]{{0,2}}(?:ال)?$", c['background_before']),
+        background=re.compile(rf"(?:^|\s){_alt(c['background_before'])}\s+(?:{w}\s+)?[وفبلك]{{0,2}}(?:ال)?$"),
         join=re.compile(rf"^[\s،,]*(?:و|او)?\s*(?:في|ب|علي)?\s*{_alt(c['settlement_words'])}?\s*$"),
-        institution=gated(rf"(?:^|\s)[وفبل]?{_alt(c['institution'])}\s+(?:ال\S+\s+)?$", c['institution']),
-        outlet_before=gated(rf"{_alt(c['outlet_before'])}\s+[\"']?(?:{_alt(c['outlet_before_mid'])}\s+)?[\"']?$",
-                            c['outlet_before']),
-        origin=gated(rf"{_alt(c['origin'])}\s+(?:\S+\s+){{0,1}}$", c['origin']),
-        from_before=gated(rf"(?:^|\s){_alt(c['from_before'])}\s+{_alt(c['settlement_words'] + ('محافظه',))}?\s*$",
-                          c['from_before']),
-        between=gated(rf"(?:^|\s){_alt(c['between'])}\s+{_alt(c['settlement_words'])}?\s*$", c['between']),
-        direction=gated(rf"(?:{_alt(c['direction'])}\s+(?:{_alt(c['direction'])}\s+)?{_alt(c['settlement_words'])}?"
-                        rf"|{_alt(c['locator'])}\s+ل\S*)\s*[\"']?\s*$", c['direction'], c['locator']),
-        subset=gated(rf"{_alt(c['subset'])}\s*(?:{w}\s*){{0,1}}$", c['subset']),
+        institution=re.compile(rf"(?:^|\s)[وفبل]?{_alt(c['institution'])}\s+(?:ال\S+\s+)?$"),
+        outlet_before=re.compile(rf"{_alt(c['outlet_before'])}\s+[\"']?(?:{_alt(c['outlet_before_mid'])}\s+)?[\"']?$"),
+        origin=re.compile(rf"{_alt(c['origin'])}\s+(?:\S+\s+){{0,1}}$"),
+        from_before=re.compile(rf"(?:^|\s){_alt(c['from_before'])}\s+{_alt(c['settlement_words'] + ('محافظه',))}?\s*$"),
+        between=re.compile(rf"(?:^|\s){_alt(c['between'])}\s+{_alt(c['settlement_words'])}?\s*$"),
+        direction=re.compile(rf"(?:{_alt(c['direction'])}\s+(?:{_alt(c['direction'])}\s+)?{_alt(c['settlement_words'])}?"
+                         rf"|{_alt(c['locator'])}\s+ل\S*)\s*[\"']?\s*$"),
+        subset=re.compile(rf"{_alt(c['subset'])}\s*(?:{w}\s*){{0,1}}$"),
         others=gated(rf"(?:^|\s|،)(?:{_alt(c['others'])}(?:\s|$)|{_alt(c['others_lead'])}[،,])",
                      c['others'], c['others_lead']),
-        occur=gated(rf"{_alt(c['occurrence'])}\s+(?:{w}\s+)?$", c['occurrence']),
+        occur=re.compile(rf"{_alt(c['occurrence'])}\s+(?:{w}\s+)?$"),
         denied=gated(rf"(?:^|\s|،){_alt(c['denied_after'])}(?=\s|$|[،.])", c['denied_after']),
         denial=gated(rf"(?:^|\s){_alt(c['denial_before'])}\s+(?:{w}\s+){{0,2}}{_alt(c['denial_of'])}(?=\s|$)",
                      c['denial_before']),
-        clause=gated(rf"(?:[،,]\s*|\s){_alt(c['clause'])}\s", c['clause']),
-        earlier=gated(rf"^[\s،,]*{_alt(c['earlier'])}\s", c['earlier']),
-        since=gated(rf"(?:^|\s){_alt(c['since'])}\s*$", c['since']),
-        land=gated(rf"{_alt(c['land'])}\s+[\"']?\s*$", c['land']),
-        perp=gated(rf"{_alt(c['perpetrator_before'])}\s*[\"']?\s*[لب]?$", c['perpetrator_before']),
-        rif=gated(rf"(?:^|\s){_alt(c['countryside'])}\s*[#\"]?\s*$", c['countryside']),
+        clause=re.compile(rf"(?:[،,]\s*|\s){_alt(c['clause'])}\s"),
+        earlier=re.compile(rf"^[\s،,]*{_alt(c['earlier'])}\s"),
+        since=re.compile(rf"(?:^|\s){_alt(c['since'])}\s*$"),
+        land=re.compile(rf"{_alt(c['land'])}\s+[\"']?\s*$"),
+        perp=re.compile(rf"{_alt(c['perpetrator_before'])}\s*[\"']?\s*[لب]?$"),
+        rif=re.compile(rf"(?:^|\s){_alt(c['countryside'])}\s*[#\"]?\s*$"),
         # a year is "19xx" or "20xx": a text with neither has none
         year=gated(rf"{_alt(c['year_before'])}\s+(?:{w}\s+)?((?:19|20)\d\d)(?!\d)", need=("19", "20")),
     )
