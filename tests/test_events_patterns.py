@@ -76,3 +76,24 @@ def test_gated_pattern_equals_regex(name):
             assert (a and a.span()) == (b and b.span()), (name, i, j)
             hits += a is not None
     assert hits, f"{name}: the samples never exercise a match"
+
+
+def test_casualty_sentence_end_helpers_equal_regex():
+    """casualties._after_last_end / _first_end give what _SENT_END.finditer / .search give on a span."""
+    from rasd.extract.casualties import _SENT_END, _after_last_end, _first_end
+
+    rng = random.Random(3)
+    alphabet = ["ب", "ت", ".", "5", "0", "!", "?", "؟", "؛", "\n", " ", "x", "9", "…"]
+    texts = [fold(clean_chars(p.read_text(encoding="utf-8"))) for p in sorted(SAMPLE.glob("*.txt"))]
+    spans = [(t, i, min(len(t), i + 90)) for t in texts for i in range(0, len(t), 37)]
+    for _ in range(20000):
+        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        s = rng.randint(0, len(t))
+        spans.append((t, s, rng.randint(s, len(t))))
+    for t, s, e in spans:
+        last = s
+        for m in _SENT_END.finditer(t, s, e):
+            last = m.end()
+        first = _SENT_END.search(t, s, e)
+        assert _after_last_end(t, s, e) == last, (t, s, e)
+        assert _first_end(t, s, e) == (first.start() if first else -1), (t, s, e)
