@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT))  # after PYTHONPATH and the installed package: another checkout can be timed
 
 from rasd.extract.actors import ActorLexicon, find_actors  # noqa: E402
 from rasd.extract.casualties import find_casualties  # noqa: E402

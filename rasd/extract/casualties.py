@@ -471,6 +471,38 @@ def _seeds(folded: str, start: int, end: int) -> list[tuple[int, int, int]]:
     return out
 
 
+_END_CHARS = "!?؟؛\n"  # _SENT_END's one-character ends besides "."
+
+
+def _after_last_end(folded: str, s: int, e: int) -> int:
+    """Just after the last _SENT_END match in folded[s:e] (e is its end: a "." at e - 1 ends), else s."""
+    best = -1
+    for ch in _END_CHARS:
+        k = folded.rfind(ch, s, e)
+        if k > best:
+            best = k
+    k = folded.rfind(".", max(s, best + 1), e)
+    while k >= 0 and k + 1 < e and "0" <= folded[k + 1] <= "9":  # "3.5": not an end
+        k = folded.rfind(".", max(s, best + 1), k)
+    best = max(best, k)
+    return best + 1 if best >= 0 else s
+
+
+def _first_end(folded: str, s: int, e: int) -> int:
+    """Position of the first _SENT_END match in folded[s:e] (e is its end), else -1."""
+    first = e
+    for ch in _END_CHARS:
+        k = folded.find(ch, s, first)
+        if k >= 0:
+            first = k
+    k = folded.find(".", s, first)
+    while k >= 0 and k + 1 < e and "0" <= folded[k + 1] <= "9":
+        k = folded.find(".", k + 1, first)
+    if k >= 0:
+        first = k
+    return first if first < e else -1
+
+
 def find_casualties(folded: str, start: int = 0, end: int | None = None) -> list[CasualtyMention]:
     """Casualty mentions in folded[start:end] (a sentence, a window or the whole article).
 
@@ -489,11 +521,10 @@ def find_casualties(folded: str, start: int = 0, end: int | None = None) -> list
         s, e = max(start, ws - back), min(end, we + _AFTER)
         # A figure never crosses a sentence end (only pronouns look further back).
         if back == _BEFORE:
-            for m in _SENT_END.finditer(folded, s, ws):
-                s = m.end()
-        m = _SENT_END.search(folded, we, e)
-        if m is not None:
-            e = m.end()
+            s = _after_last_end(folded, s, ws)
+        k = _first_end(folded, we, e)
+        if k >= 0:
+            e = k + 1
         if regions and s <= regions[-1][1]:
             regions[-1][1] = max(regions[-1][1], e)
         else:

@@ -72,6 +72,7 @@ _CUES = {"settlement", "neighbourhood", "subdistrict", "area"}
 _OUTLET_AFTER_RE = re.compile(r"\s?\d{1,3}(?!\d)(?!\s*(?:كم|كيلو|متر|شخص|قتيل|عنصر))")
 _SELF_BLAST_RE = re.compile(r'(?:^|\s)و?فجر\s+(?:[\w\u0621-\u064A"]+\s+){1,8}?نفسه(?![\w\u0621-\u064A])')
 _DEFINITE_RE = re.compile(r"(?:^|[^\w])[وفبل]{0,2}(?:ال|لل)$")
+_MAXPOS = 1 << 62  # re/str endpos meaning "to the end"
 
 
 # --------------------------------------------------------------------------------------------- patterns
@@ -81,11 +82,61 @@ def _alt(words) -> str:
     return "(?:" + "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in ws) + ")"
 
 
+class _Gated:
+    """A context pattern behind a cheap necessary condition: every match holds one of ``need`` (the longest
+    space-free piece of one of its required words, or a literal it always contains), so a text holding none
+    of them has no match and the regex is not run. Same results as the pattern itself."""
+
+    __slots__ = ("rx", "need", "pattern")
+
+    def __init__(self, rx: re.Pattern, need):
+        self.rx = rx
+        self.pattern = rx.pattern
+        self.need = tuple(sorted(set(need)))
+
+    def _absent(self, text: str, pos: int, endpos: int) -> bool:
+        for w in self.need:
+            if text.find(w, pos, endpos) >= 0:
+                return False
+        return True
+
+    def search(self, text: str, pos: int = 0, endpos: int = _MAXPOS):
+        if self._absent(text, pos, endpos):
+            return None
+        return self.rx.search(text, pos, endpos)
+
+    def match(self, text: str, pos: int = 0, endpos: int = _MAXPOS):
+        if self._absent(text, pos, endpos):
+            return None
+        return self.rx.match(text, pos, endpos)
+
+    def findall(self, text: str, pos: int = 0, endpos: int = _MAXPOS):
+        if self._absent(text, pos, endpos):
+            return []
+        return self.rx.findall(text, pos, endpos)
+
+    def finditer(self, text: str, pos: int = 0, endpos: int = _MAXPOS):
+        if self._absent(text, pos, endpos):
+            return iter(())
+        return self.rx.finditer(text, pos, endpos)
+
+
+def _pieces(*word_lists) -> list[str]:
+    """The longest space-free piece of each word: a match of the word holds it literally."""
+    return [max(w.split(), key=len) for ws in word_lists for w in ws if w and w.split()]
+
+
 @functools.lru_cache(maxsize=4)
 def _patterns(types: TypeLexicon) -> "_Rx":
     """The assembler's context patterns, built from the word lists in ``rasd/data/event_types.yaml``."""
     c = types.context
     w = r"[\w\u0621-\u064A]+"
+
+    # Patterns searched over a whole sentence are gated; those read on a window of 6-25 characters before a
+    # mention stay plain regexes (there the gate's own Python call costs more than the regex).
+    def gated(pattern: str, *need_lists, need=None) -> _Gated:
+        return _Gated(re.compile(pattern), need if need is not None else _pieces(*need_lists))
+
     return _Rx(
         background=re.compile(rf"(?:^|\s){_alt(c['background_before'])}\s+(?:{w}\s+)?[وفبلك]{{0,2}}(?:ال)?$"),
         join=re.compile(rf"^[\s،,]*(?:و|او)?\s*(?:في|ب|علي)?\s*{_alt(c['settlement_words'])}?\s*$"),
@@ -95,19 +146,22 @@ def _patterns(types: TypeLexicon) -> "_Rx":
         from_before=re.compile(rf"(?:^|\s){_alt(c['from_before'])}\s+{_alt(c['settlement_words'] + ('محافظه',))}?\s*$"),
         between=re.compile(rf"(?:^|\s){_alt(c['between'])}\s+{_alt(c['settlement_words'])}?\s*$"),
         direction=re.compile(rf"(?:{_alt(c['direction'])}\s+(?:{_alt(c['direction'])}\s+)?{_alt(c['settlement_words'])}?"
-                             rf"|{_alt(c['locator'])}\s+ل\S*)\s*[\"']?\s*$"),
+                         rf"|{_alt(c['locator'])}\s+ل\S*)\s*[\"']?\s*$"),
         subset=re.compile(rf"{_alt(c['subset'])}\s*(?:{w}\s*){{0,1}}$"),
-        others=re.compile(rf"(?:^|\s|،)(?:{_alt(c['others'])}(?:\s|$)|{_alt(c['others_lead'])}[،,])"),
+        others=gated(rf"(?:^|\s|،)(?:{_alt(c['others'])}(?:\s|$)|{_alt(c['others_lead'])}[،,])",
+                     c['others'], c['others_lead']),
         occur=re.compile(rf"{_alt(c['occurrence'])}\s+(?:{w}\s+)?$"),
-        denied=re.compile(rf"(?:^|\s|،){_alt(c['denied_after'])}(?=\s|$|[،.])"),
-        denial=re.compile(rf"(?:^|\s){_alt(c['denial_before'])}\s+(?:{w}\s+){{0,2}}{_alt(c['denial_of'])}(?=\s|$)"),
+        denied=gated(rf"(?:^|\s|،){_alt(c['denied_after'])}(?=\s|$|[،.])", c['denied_after']),
+        denial=gated(rf"(?:^|\s){_alt(c['denial_before'])}\s+(?:{w}\s+){{0,2}}{_alt(c['denial_of'])}(?=\s|$)",
+                     c['denial_before']),
         clause=re.compile(rf"(?:[،,]\s*|\s){_alt(c['clause'])}\s"),
         earlier=re.compile(rf"^[\s،,]*{_alt(c['earlier'])}\s"),
         since=re.compile(rf"(?:^|\s){_alt(c['since'])}\s*$"),
         land=re.compile(rf"{_alt(c['land'])}\s+[\"']?\s*$"),
         perp=re.compile(rf"{_alt(c['perpetrator_before'])}\s*[\"']?\s*[لب]?$"),
         rif=re.compile(rf"(?:^|\s){_alt(c['countryside'])}\s*[#\"]?\s*$"),
-        year=re.compile(rf"{_alt(c['year_before'])}\s+(?:{w}\s+)?((?:19|20)\d\d)(?!\d)"),
+        # a year is "19xx" or "20xx": a text with neither has none
+        year=gated(rf"{_alt(c['year_before'])}\s+(?:{w}\s+)?((?:19|20)\d\d)(?!\d)", need=("19", "20")),
     )
 
 
@@ -1184,7 +1238,7 @@ def _clauses(sents, folded, hits, cas):
         return (i < len(starts_h) and starts_h[i] < b) or (j < len(starts_c) and starts_c[j] < b)
 
     out = []
-    all_cuts = [m.start() for m in rx.clause.finditer(folded)]
+    all_cuts = _clause_starts(folded, rx.clause)
     for s, e in sents:
         i, j = bisect.bisect_right(all_cuts, s), bisect.bisect_left(all_cuts, e)
         cuts = all_cuts[i:j]
@@ -1195,6 +1249,45 @@ def _clauses(sents, folded, hits, cas):
                 a = c
         out.append((a, e))
     return [(a, b) for a, b in out if b > a]
+
+
+@functools.lru_cache(maxsize=4)
+def _clause_firsts(types: TypeLexicon) -> tuple[str, ...]:
+    """The first space-free piece of each clause opener ("في حين" -> "في"): a match's word starts with one."""
+    return tuple(sorted({w.split()[0] for w in types.context["clause"] if w.split()}))
+
+
+def _clause_starts(folded: str, clause) -> list[int]:
+    """Where ``clause`` matches in ``folded``, as ``finditer`` reports them (non-overlapping, left to right),
+    trying the regex only on the separators right before an occurrence of an opener word.
+
+    A match is a separator ("،" then spaces, or one space) and then the opener word, so its word starts
+    right after a run of spaces (maybe after one comma): the starts tried are exactly that run.
+    """
+    occ = set()
+    for w in _clause_firsts(TypeLexicon.load()):
+        i = folded.find(w)
+        while i >= 0:
+            occ.add(i)
+            i = folded.find(w, i + 1)
+    out: list[int] = []
+    min_start = 0
+    match = clause.match
+    for q in sorted(occ):
+        if q <= min_start:
+            continue
+        p = q
+        while p > min_start and folded[p - 1].isspace():
+            p -= 1
+        if p > min_start and folded[p - 1] in "،,":
+            p -= 1
+        for st in range(p, q):
+            m = match(folded, st)
+            if m is not None:
+                out.append(st)
+                min_start = m.end()
+                break
+    return out
 
 
 # "جثة شاب", "جثتين", "جثث": bodies of victims not told before ("جثته" is the victim's own body).
