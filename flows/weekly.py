@@ -89,8 +89,8 @@ def extract_task(ctx: P.RunContext, batch: Path, pooled: bool = False) -> Path:
 
 @task(name="collect-events", **TASK)
 def collect_task(ctx: P.RunContext, batches: list[Path], articles: Path, reextract: bool) -> Path:
-    """Gather published and new events; apply analyst corrections."""
-    return _timed("collect-events", P.collect_events, ctx, batches, articles, reextract)
+    """Gather published and new events; anchor undated articles (on the run's workers when open); apply corrections."""
+    return _timed("collect-events", P.collect_events, ctx, batches, articles, reextract, parallel.shared(ctx.run_id))
 
 
 @task(name="validate-rows", **TASK)
@@ -138,9 +138,9 @@ def _pipeline(ctx: P.RunContext) -> dict:
     if pooled:
         P.pause_for_tests("extract")  # workers never pause: the flow's process does, as in the serial run
     ev_batches = extract_task.map(unmapped(ctx), [Path(b) for b in cleaned["new"]], unmapped(pooled)).result()
+    events = collect_task(ctx, ev_batches, Path(cleaned["articles"]), cleaned["reextract"])
     if pool is not None:
         pool.close()  # free the workers' memory before resolve and the gate
-    events = collect_task(ctx, ev_batches, Path(cleaned["articles"]), cleaned["reextract"])
     vr = validate_rows_task(ctx, Path(cleaned["articles"]), events)
     resolved = resolve_task(ctx, Path(vr["events"]), Path(cleaned["articles"]))
     agg = aggregate_task(ctx, Path(cleaned["articles"]), Path(vr["events"]), resolved,

@@ -242,7 +242,10 @@ README_HEADER = """# The rasd warehouse
 Generated from `rasd/schema.py` by `rasd schema > warehouse/README.md`; a test keeps the two equal.
 Only this README is tracked; everything else here is written by `rasd run`.
 
-Layout: `<warehouse>/<table>/*.parquet` (one folder per table, for BI tools and DuckDB/Polars readers),
+Layout: `<warehouse>/<table>/*.parquet` (one folder per table, for BI tools and DuckDB/Polars readers; one file per
+month: `articles` and `article_texts` by `published_at`, `events` and `incidents` by `event_date`, `incident_reports`
+by its incident's `event_date`, e.g. `2024-03.parquet`, rows without a date in `undated.parquet`; `weekly_incidents`
+and `quarantine` in `all.parquet`; a run rewrites only the files whose rows changed),
 `<warehouse>/rasd.duckdb` (the same tables plus the SQL views of `sql/`), both pointing through
 `<warehouse>/current`, which a run swaps atomically to a complete, validated publication in
 `<warehouse>/publications/<run_id>/` (with `_publication.json`: rasd and data versions, counts, and `quality/`:
