@@ -30,6 +30,9 @@ LOOSE_SUB_EVENT_TYPES = frozenset({"Battles", "Explosions/Remote violence"})
 # Actor names that say nothing about who acted; they never contradict a named actor.
 GENERIC_ACTOR_PREFIXES = ("unidentified", "unknown", "civilians", "local residents")
 BUCKET_DAYS = 7  # width of the date buckets used for blocking (not a threshold: any width gives the same result)
+# Clustering runs in consecutive segments of this many days (Monday-aligned, from the oldest), so that a report's
+# incident depends on a bounded stretch of time (docs/resolution.md, "Segments"); 14-56 days change little.
+SEGMENT_DAYS = 28
 _INF = math.inf
 
 
@@ -505,6 +508,53 @@ def _cluster(reports: list[_Report], idxs: list[int], settings, day_level: bool)
     return [sorted(cl.multi[i], key=rank) if i in cl.multi else [i] for i in idxs if cl.of[i] == i]
 
 
+def _segment(day: int) -> int:
+    """Segment of a day ordinal: SEGMENT_DAYS-day stretches starting on a Monday (ordinal 1 is a Monday)."""
+    return (day - 1) // SEGMENT_DAYS
+
+
+def _halo(settings, day_level: bool) -> int:
+    """How many days into the next segment a cluster of a segment can reach (its members are pairwise compatible)."""
+    return settings.merge_date_slack_days + (0 if day_level else max(PERIOD_DAYS.values()) - 1)
+
+
+def _segmented(reports: list[_Report], idxs: list[int], settings, day_level: bool,
+               frozen: dict[int, str] | None = None) -> list[list[int]]:
+    """:func:`_cluster` segment by segment, oldest first (docs/resolution.md, "Segments").
+
+    A segment's reports are clustered together with the next segment's first ``_halo`` days not yet taken; a cluster
+    whose earliest report is in the segment is kept (taking its reports from the next segment with it), the others
+    are left to the next segment. So a report's cluster depends on the reports of its segment and the halo, and on
+    what the previous segment took. ``frozen``: reports whose cluster is already known (by cluster key), kept as is.
+    """
+    out = []
+    if frozen:
+        known: dict[str, list[int]] = defaultdict(list)
+        for i in idxs:
+            key = frozen.get(i)
+            if key is not None:
+                known[key].append(i)
+        rank = lambda k: reports[k].rank  # noqa: E731
+        out += [sorted(m, key=rank) for m in known.values()]
+        idxs = [i for i in idxs if i not in frozen]
+    order = sorted(idxs, key=lambda k: (reports[k].day, k))
+    days = [reports[k].day for k in order]
+    halo = _halo(settings, day_level)
+    taken: set[int] = set()
+    x, n = 0, len(order)
+    while x < n:
+        nxt = (_segment(days[x]) + 1) * SEGMENT_DAYS + 1  # first day of the next segment
+        y = bisect_left(days, nxt, x)
+        z = bisect_left(days, nxt + halo, y)
+        part = [i for i in order[x:z] if i not in taken] if taken else order[x:z]
+        for m in _cluster(reports, part, settings, day_level):
+            if min(reports[i].day for i in m) < nxt:
+                out.append(m)
+                taken.update(i for i in m if reports[i].day >= nxt)
+        x = y
+    return out
+
+
 @dataclass
 class _Incident:
     members: list[int]
@@ -580,20 +630,20 @@ def _place_key(inc: _Incident) -> tuple:
     return ("name", (v["location"] or "").casefold(), v["admin2"], v["admin1"])
 
 
-def _apply_summary(reports: list[_Report], summary: list[int], covered: list[_Incident]) -> None:
-    """Raise fatalities_high of the covered incidents so that together they reach the summary's figure.
+def _summary_shares(reports: list[_Report], summary: list[int], covered: list[_Incident]) -> list[int]:
+    """How much summary ``summary`` raises each covered incident's fatalities_high (0 when it does not).
 
-    The excess (summary high minus the sum of the covered incidents' highs) is shared in proportion to
+    The excess (summary high minus the sum of the covered incidents' own highs) is shared in proportion to
     the incidents' fatalities_best (equally when none has one), in whole people by largest remainder.
     """
     highs = [f[3] for f in (_figure(reports[i].fatalities, reports[i].fatalities_qualifier) for i in summary)
              if f is not None]
     if not highs:
-        return
+        return [0] * len(covered)
     total = sum(inc.values["fatalities_high"] or 0 for inc in covered)
     excess = max(highs) - total
     if excess <= 0:
-        return
+        return [0] * len(covered)
     weights = [inc.values["fatalities_best"] or 0 for inc in covered]
     if not sum(weights):
         weights = [1] * len(covered)
@@ -602,9 +652,7 @@ def _apply_summary(reports: list[_Report], summary: list[int], covered: list[_In
     order = sorted(range(len(covered)), key=lambda k: (-(raw[k] - shares[k]), k))
     for k in order[: excess - sum(shares)]:
         shares[k] += 1
-    for inc, share in zip(covered, shares):
-        if share:
-            inc.values["fatalities_high"] = (inc.values["fatalities_high"] or 0) + share
+    return shares
 
 
 def _assign_ids(reports: list[_Report], incidents: list[_Incident], previous: pa.Table | None,
@@ -702,30 +750,51 @@ def resolve(events: pa.Table, articles: pa.Table, settings, previous: pa.Table |
     incidents carried over unchanged when only a subset of the events is resolved); a reserved id in
     ``previous`` is not kept either.
     """
+    incidents, links, _ = _resolve_gc(events, articles, settings, previous, force_merge, force_split, reserved_ids)
+    return incidents, links
+
+
+def _resolve_gc(*args, **kwargs):
     # Hundreds of thousands of small objects and no reference cycles: the cyclic garbage collector would walk
     # them all again and again (~10 % of the time at 300k reports); it is switched off for the call.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _resolve(events, articles, settings, previous, force_merge, force_split, reserved_ids)
+        return _resolve(*args, **kwargs)
     finally:
         if enabled:
             gc.enable()
 
 
-def _resolve(events, articles, settings, previous, force_merge, force_split, reserved_ids):
+def _group(r: _Report) -> tuple:
+    """Reports of different groups (governorate, event type) never meet: resolution is independent per group."""
+    return (r.admin1 or "", r.event_type)
+
+
+def _resolve(events, articles, settings, previous, force_merge, force_split, reserved_ids, frozen=None,
+             emit_from=None):
+    """resolve(); also returns each report's cluster (its first report's event_id) and incident id.
+
+    ``frozen`` (event_id -> cluster key): reports whose cluster is known and kept. ``emit_from`` ((admin1 or "",
+    event_type) -> day ordinal): only the incidents of those groups whose earliest report is on or after that day
+    are returned (and given ids); the others only serve as what summaries may cover.
+    """
     reports = _reports(events, articles)
     day_idx = [r.idx for r in reports if r.precision == "day" and r.day is not None]
     summary_idx = [r.idx for r in reports if r.precision != "day" and r.day is not None]
     undated = [r.idx for r in reports if r.day is None]
+    fixed = None
+    if frozen:
+        fixed = {r.idx: frozen[r.event_id] for r in reports if r.event_id in frozen}
 
-    daily = [_Incident(m) for m in _cluster(reports, day_idx, settings, day_level=True)]
+    day_clusters = _segmented(reports, day_idx, settings, True, fixed)
+    daily = [_Incident(m) for m in day_clusters]
     daily += [_Incident([i]) for i in undated]  # nothing to match an undated report on: it stands alone
     for inc in daily:
         _describe(reports, inc, settings)
     daily = _apply_overrides(reports, daily, settings, force_merge, force_split)
 
-    summaries = _cluster(reports, summary_idx, settings, day_level=False)
+    summaries = _segmented(reports, summary_idx, settings, False, fixed)
     summaries.sort(key=lambda m: (max(PERIOD_DAYS[reports[i].precision] for i in m), min(reports[i].day for i in m),
                                   reports[m[0]].rank))
     # The blocks (governorate, event type, 7-day bucket) each summary looks in: its own governorate and weeks,
@@ -760,7 +829,10 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
                 index[key].add(k)
                 index[key + (inc.values["place_id"] if geo == 1 else None,)].add(k)
 
+    # Each summary is measured against the incidents' own highs; an incident covered by several summaries takes
+    # the largest raise any of them gives it (so the order of summaries does not matter).
     standalone = []
+    raised: dict[int, int] = {}
     empty: set[int] = set()
     for members, keys in plans:
         cand: set[int] = set()
@@ -769,15 +841,29 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
         covered = _covered(reports, members, daily, cand, inc_geo, settings)
         if covered:
             covered.sort(key=lambda inc: (inc.values["event_date"], reports[inc.members[0]].rank))
-            for inc in covered:
+            for inc, share in zip(covered, _summary_shares(reports, members, covered)):
                 inc.summaries.extend(members)
-            _apply_summary(reports, members, covered)
+                if share > raised.get(id(inc), 0):
+                    raised[id(inc)] = share
         else:
             inc = _Incident(members)
             _describe(reports, inc, settings)
             standalone.append(inc)
+    if raised:
+        for inc in daily:
+            share = raised.get(id(inc))
+            if share:
+                inc.values["fatalities_high"] = (inc.values["fatalities_high"] or 0) + share
 
     incidents = daily + standalone
+    if emit_from is not None:
+        def emitted(inc: _Incident) -> bool:
+            days = [reports[i].day for i in inc.members if reports[i].day is not None]
+            if not days:
+                return True
+            lo = emit_from.get(_group(reports[inc.members[0]]))
+            return lo is None or min(days) >= lo
+        incidents = [inc for inc in incidents if emitted(inc)]
     _assign_ids(reports, incidents, previous, reserved_ids)
     incidents.sort(key=lambda inc: (inc.values["event_date"] or date.max, inc.incident_id))
     names = [n for n in INCIDENTS.arrow_schema.names if n != "incident_id"]
@@ -795,5 +881,171 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
                 l_ev.append(reports[i].event_id)
                 l_art.append(reports[i].article_id)
                 l_role.append(role)
+    # each report's cluster key (the event_id of the cluster's earliest report) and incident (members only)
+    cluster = [None] * len(reports)
+    for m in day_clusters + summaries:
+        key = (fixed or {}).get(m[0]) or reports[m[0]].event_id  # a kept cluster keeps its key
+        for i in m:
+            cluster[i] = key
+    for i in undated:
+        cluster[i] = reports[i].event_id
+    incident = [None] * len(reports)
+    for inc in incidents:
+        for i in inc.members:
+            incident[i] = inc.incident_id
+    assignment = pa.table({"event_id": [r.event_id for r in reports], "cluster": cluster, "incident_id": incident},
+                          schema=pa.schema([("event_id", pa.string()), ("cluster", pa.string()),
+                                            ("incident_id", pa.string())]))
     return (pa.Table.from_pydict(inc_cols, schema=INCIDENTS.arrow_schema),
-            pa.Table.from_pydict(link_cols, schema=INCIDENT_REPORTS.arrow_schema))
+            pa.Table.from_pydict(link_cols, schema=INCIDENT_REPORTS.arrow_schema), assignment)
+
+
+# ------------------------------------------------------------------------------------------- incremental resolution
+# The state a resolution leaves for the next run: one row per report with a hash of everything resolution reads of
+# it (its event columns, its article's outlet and publication date), its group, date and kind, its cluster and
+# its incident (members only). See docs/resolution.md, "Incremental resolution".
+STATE_SCHEMA = pa.schema([("event_id", pa.string()), ("h", pa.uint64()), ("admin1", pa.string()),
+                          ("event_type", pa.string()), ("day", pa.int32()), ("kind", pa.int8()),
+                          ("cluster", pa.string()), ("incident_id", pa.string())])
+_DAY, _SUMMARY, _UNDATED = 0, 1, 2
+
+
+def _report_frame(events: pa.Table, articles: pa.Table):
+    """Polars frame, one row per event in ``events`` order: event_id, h, admin1, event_type, day, kind."""
+    import polars as pl
+
+    cols = [c for c in _EVENT_COLUMNS if c in events.column_names]
+    ev = pl.from_arrow(events.select(cols))
+    if not isinstance(ev, pl.DataFrame):
+        ev = ev.to_frame()
+    art = pl.from_arrow(articles.select([c for c in ("article_id", "outlet", "published_at") if c in articles.column_names]))
+    ev = ev.join(art.rename({c: f"_a_{c}" for c in art.columns if c != "article_id"}), on="article_id", how="left",
+                 coalesce=True)
+    h = ev.hash_rows(seed=11)
+    day = (ev["event_date"].cast(pl.Date).cast(pl.Int32) + _EPOCH_ORDINAL) if "event_date" in ev.columns else \
+        pl.Series([None] * ev.height, dtype=pl.Int32)
+    prec = ev["date_precision"] if "date_precision" in ev.columns else pl.Series([None] * ev.height, dtype=pl.Utf8)
+    return pl.DataFrame({
+        "event_id": ev["event_id"], "h": h,
+        "admin1": ev["admin1"].fill_null("") if "admin1" in ev.columns else pl.Series([""] * ev.height),
+        "event_type": ev["event_type"].fill_null(""),
+        "day": day.cast(pl.Int32),
+    }).with_columns(
+        kind=pl.when(pl.col("day").is_null()).then(pl.lit(_UNDATED, pl.Int8))
+        .when(prec.is_in(["week", "month"])).then(pl.lit(_SUMMARY, pl.Int8)).otherwise(pl.lit(_DAY, pl.Int8)))
+
+
+def resolution_state(events: pa.Table, articles: pa.Table, assignment: pa.Table) -> pa.Table:
+    """The state a full resolution of ``events`` leaves (``assignment``: the third result of ``_resolve``)."""
+    import polars as pl
+
+    frame = _report_frame(events, articles).join(pl.from_arrow(assignment), on="event_id", how="left")
+    return frame.to_arrow().cast(STATE_SCHEMA)
+
+
+def resolve_full(events: pa.Table, articles: pa.Table, settings, previous: pa.Table | None = None,
+                 force_merge=(), force_split=()) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """:func:`resolve`, plus the state the next run's :func:`resolve_incremental` starts from."""
+    incidents, links, assignment = _resolve_gc(events, articles, settings, previous, force_merge, force_split, ())
+    return incidents, links, resolution_state(events, articles, assignment)
+
+
+def reach_days(settings) -> int:
+    """How far before a change (in days) incidents can move: a summary covers incidents up to its period plus
+    ``summary_window_slack_days`` on either side away, and its raise depends on every incident it covers."""
+    return 2 * settings.summary_window_slack_days + max(PERIOD_DAYS.values()) + settings.merge_date_slack_days
+
+
+def resolve_incremental(events: pa.Table, articles: pa.Table, settings, state: pa.Table, incidents: pa.Table,
+                        links: pa.Table, max_share: float = 0.5):
+    """Exactly :func:`resolve_full` (same tables, ids included) of ``events`` with ``links`` as previous, computed
+    from the previous run's ``state`` and its published ``incidents`` and ``links`` by re-resolving only the
+    groups (governorate, event type) and days a change can reach. None when more than ``max_share`` of the reports
+    would be resolved again (then resolve everything). Returns ``(incidents, incident_reports, state, info)``.
+
+    Per group with a changed report (new, edited, gone, or in an incident the previous run did not publish), with
+    S the first day of the segment of (earliest change − halo): clusters owned by earlier segments are unchanged;
+    incidents whose earliest report is before T1 = S − reach are unchanged, since every summary that covers them
+    looks only at days before S; the incidents from T1 on are resolved again, from the reports from
+    V = T1 − reach on (what a summary covering one of them can look at), with the clusters of earlier segments
+    kept as they were.
+    """
+    import numpy as np
+    import polars as pl
+
+    cur = _report_frame(events, articles)
+    old = pl.from_arrow(state)
+    published = pl.from_arrow(incidents.select(["incident_id"]))
+    # incidents the previous resolution made but the quality gate held back are resolved again like changes
+    missing = old.filter(pl.col("incident_id").is_not_null()).join(published, on="incident_id", how="anti")
+    dirty = cur.join(old.select(["event_id", "h"]), on=["event_id", "h"], how="anti")
+    gone = old.join(cur.select(["event_id", "h"]), on=["event_id", "h"], how="anti")
+    cols = ["event_id", "admin1", "event_type", "day", "kind"]
+    changes = pl.concat([dirty.select(cols), gone.select(cols), missing.select(cols)])
+    info = {"events": cur.height, "dirty": dirty.height, "gone": gone.height, "held_back": missing.height}
+    if not changes.height:
+        return incidents, links, state, {**info, "resolved": 0}
+    slack, reach = settings.merge_date_slack_days, reach_days(settings)
+    dated = changes.filter(pl.col("kind") != _UNDATED).with_columns(
+        lo=pl.col("day") - pl.when(pl.col("kind") == _SUMMARY).then(_halo(settings, False)).otherwise(slack))
+    zones = dated.group_by(["admin1", "event_type"]).agg(pl.col("lo").min()).with_columns(
+        S=((pl.col("lo") - 1) // SEGMENT_DAYS) * SEGMENT_DAYS + 1).with_columns(
+        T1=pl.col("S") - reach).with_columns(V=pl.col("T1") - reach).drop("lo")
+    undated_ids = changes.filter(pl.col("kind") == _UNDATED)["event_id"]
+
+    cur_z = cur.with_row_index("_row").join(zones, on=["admin1", "event_type"], how="left")
+    # summaries from V - halo: every summary cluster with a report from V on is then complete (a partial one could
+    # cover more than the whole cluster does)
+    first = pl.col("V") - pl.when(pl.col("kind") == _SUMMARY).then(_halo(settings, False)).otherwise(0)
+    in_zone = pl.col("V").is_not_null() & pl.col("day").is_not_null() & (pl.col("day") >= first)
+    sub = cur_z.filter(in_zone | (pl.col("kind").eq(_UNDATED) & pl.col("event_id").is_in(undated_ids.implode())))
+    if sub.height > max_share * max(cur.height, 1):
+        return None
+    # frozen: unchanged reports whose previous cluster began before S (an earlier segment decided it)
+    known = sub.join(old.select(["event_id", "h", "cluster"]), on=["event_id", "h"], how="inner")
+    anchors = known.group_by("cluster").agg(pl.col("day").min().alias("_anchor"))
+    frozen_rows = known.join(anchors, on="cluster").filter(
+        pl.col("day").is_not_null() & (pl.col("_anchor") < pl.col("S")))
+    frozen = dict(zip(frozen_rows["event_id"].to_list(), frozen_rows["cluster"].to_list()))
+
+    # the previous incidents resolved again: from T1 on in a changed group, undated ones with a change, held back
+    members = old.filter(pl.col("incident_id").is_not_null())
+    inc_info = members.group_by("incident_id").agg(pl.col("admin1").first(), pl.col("event_type").first(),
+                                                   pl.col("day").min().alias("_anchor"),
+                                                   pl.col("event_id").is_in(undated_ids.implode()).any().alias("_und"))
+    inc_info = inc_info.join(zones.select(["admin1", "event_type", "T1"]), on=["admin1", "event_type"], how="left")
+    redo = inc_info.filter((pl.col("T1").is_not_null() & pl.col("_anchor").is_not_null()
+                            & (pl.col("_anchor") >= pl.col("T1"))) | pl.col("_und"))["incident_id"]
+    redo = pl.concat([redo, missing["incident_id"]]).unique()
+    redo_arr = redo.to_arrow()
+    keep_inc = pc.invert(pc.is_in(incidents["incident_id"], value_set=redo_arr))
+    kept = incidents.filter(keep_inc)
+    kept_links = links.filter(pc.invert(pc.is_in(links["incident_id"], value_set=redo_arr)))
+
+    rows = sub["_row"].to_numpy()
+    mask = np.zeros(events.num_rows, dtype=bool)
+    mask[rows] = True
+    sub_events = events.filter(pa.array(mask))
+    sub_articles = articles.filter(pc.is_in(articles["article_id"], value_set=pc.unique(sub_events["article_id"])))
+    previous = links.filter(pc.is_in(links["event_id"], value_set=sub_events["event_id"].combine_chunks()))
+    emit_from = dict(zip(zip(zones["admin1"].to_list(), zones["event_type"].to_list()), zones["T1"].to_list()))
+    new_inc, new_links, assignment = _resolve_gc(sub_events, sub_articles, settings, previous, (), (),
+                                                 kept["incident_id"].to_pylist(), frozen=frozen, emit_from=emit_from)
+    out_inc = pa.concat_tables([kept.select(new_inc.schema.names).cast(new_inc.schema), new_inc])
+    out_links = pa.concat_tables([kept_links.select(new_links.schema.names).cast(new_links.schema), new_links])
+
+    # the new state: the sub's reports as just resolved (their incident when it was resolved again, else as before)
+    a = pl.from_arrow(assignment)
+    a = a.join(sub.select(["event_id", "day", "T1"]), on="event_id", how="left")
+    a = a.join(a.group_by("cluster").agg(pl.col("day").min().alias("_anchor")), on="cluster", how="left")
+    a = a.join(old.select(["event_id", "h", pl.col("incident_id").alias("_old")]), on="event_id", how="left")
+    a = a.with_columns(incident_id=pl.when(pl.col("_anchor").is_null() | pl.col("T1").is_null()
+                                           | (pl.col("_anchor") >= pl.col("T1")))
+                       .then(pl.col("incident_id")).otherwise(pl.col("_old")))
+    assigned = pl.concat([
+        old.join(sub.select("event_id"), on="event_id", how="anti").select(["event_id", "h", "cluster", "incident_id"]),
+        a.select(["event_id"]).join(cur.select(["event_id", "h"]), on="event_id").join(
+            a.select(["event_id", "cluster", "incident_id"]), on="event_id"),
+    ])
+    new_state = cur.join(assigned, on=["event_id", "h"], how="left").to_arrow().cast(STATE_SCHEMA)
+    return out_inc, out_links, new_state, {**info, "resolved": sub_events.num_rows, "redone": len(redo)}
