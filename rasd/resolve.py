@@ -984,7 +984,7 @@ def resolve_incremental(events: pa.Table, articles: pa.Table, settings, state: p
     changes = pl.concat([dirty.select(cols), gone.select(cols), missing.select(cols)])
     info = {"events": cur.height, "dirty": dirty.height, "gone": gone.height, "held_back": missing.height}
     if not changes.height:
-        return incidents, links, state, {**info, "resolved": 0}
+        return incidents, links, state, {**info, "resolved": 0, "redone": 0, "redone_ids": pa.array([], pa.string())}
     slack, reach = settings.merge_date_slack_days, reach_days(settings)
     dated = changes.filter(pl.col("kind") != _UNDATED).with_columns(
         lo=pl.col("day") - pl.when(pl.col("kind") == _SUMMARY).then(_halo(settings, False)).otherwise(slack))
@@ -1048,4 +1048,5 @@ def resolve_incremental(events: pa.Table, articles: pa.Table, settings, state: p
             a.select(["event_id", "cluster", "incident_id"]), on="event_id"),
     ])
     new_state = cur.join(assigned, on=["event_id", "h"], how="left").to_arrow().cast(STATE_SCHEMA)
-    return out_inc, out_links, new_state, {**info, "resolved": sub_events.num_rows, "redone": len(redo)}
+    return out_inc, out_links, new_state, {**info, "resolved": sub_events.num_rows, "redone": len(redo),
+                                          "redone_ids": new_inc["incident_id"]}
