@@ -776,8 +776,8 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
     """resolve(); also returns each report's cluster (its first report's event_id) and incident id.
 
     ``frozen`` (event_id -> cluster key): reports whose cluster is known and kept. ``emit_from`` ((admin1 or "",
-    event_type) -> day ordinal): only the incidents of those groups whose earliest report is on or after that day
-    are returned (and given ids); the others only serve as what summaries may cover.
+    event_type) -> (first day, end day) ordinals): only the incidents of those groups whose earliest report is in
+    that range are returned (and given ids); the others only serve as what summaries may cover.
     """
     reports = _reports(events, articles)
     day_idx = [r.idx for r in reports if r.precision == "day" and r.day is not None]
@@ -861,8 +861,8 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
             days = [reports[i].day for i in inc.members if reports[i].day is not None]
             if not days:
                 return True
-            lo = emit_from.get(_group(reports[inc.members[0]]))
-            return lo is None or min(days) >= lo
+            zone = emit_from.get(_group(reports[inc.members[0]]))
+            return zone is None or zone[0] <= min(days) < zone[1]
         incidents = [inc for inc in incidents if emitted(inc)]
     _assign_ids(reports, incidents, previous, reserved_ids)
     incidents.sort(key=lambda inc: (inc.values["event_date"] or date.max, inc.incident_id))
@@ -985,27 +985,58 @@ def resolve_incremental(events: pa.Table, articles: pa.Table, settings, state: p
     info = {"events": cur.height, "dirty": dirty.height, "gone": gone.height, "held_back": missing.height}
     if not changes.height:
         return incidents, links, state, {**info, "resolved": 0, "redone": 0, "redone_ids": pa.array([], pa.string())}
-    slack, reach = settings.merge_date_slack_days, reach_days(settings)
+    slack = settings.merge_date_slack_days
     dated = changes.filter(pl.col("kind") != _UNDATED).with_columns(
         lo=pl.col("day") - pl.when(pl.col("kind") == _SUMMARY).then(_halo(settings, False)).otherwise(slack))
-    zones = dated.group_by(["admin1", "event_type"]).agg(pl.col("lo").min()).with_columns(
-        S=((pl.col("lo") - 1) // SEGMENT_DAYS) * SEGMENT_DAYS + 1).with_columns(
-        T1=pl.col("S") - reach).with_columns(V=pl.col("T1") - reach).drop("lo")
+    # per group: clusters are made again in the segments from S (that of the earliest change - halo) to B (after
+    # that of the latest change); incidents from T1 = S - reach to U = B + reach are resolved again, from the
+    # reports between V = T1 - reach and W = U + reach + halo (what the summaries covering them look at)
+    # (when the last segment made again takes other reports beyond B than before, B moves one segment on)
+    for extra in range(8):
+        zones = _zones(dated, settings, extra)
+        got = _incremental(events, articles, settings, cur, old, changes, missing, zones, incidents, links, max_share)
+        if got == "too big":
+            return None
+        if got is not None:
+            inc, lnk, st, more = got
+            return inc, lnk, st, {**info, **more, "extra_segments": extra}
+    return None
+
+
+def _zones(dated, settings, extra: int):
+    import polars as pl
+
+    reach = reach_days(settings)
+    return dated.group_by(["admin1", "event_type"]).agg(pl.col("lo").min(), pl.col("day").max().alias("hi")).with_columns(
+        S=((pl.col("lo") - 1) // SEGMENT_DAYS) * SEGMENT_DAYS + 1,
+        B=((pl.col("hi") - 1) // SEGMENT_DAYS + 1 + extra) * SEGMENT_DAYS + 1).with_columns(
+        T1=pl.col("S") - reach, U=pl.col("B") + reach).with_columns(
+        V=pl.col("T1") - reach, W=pl.col("U") + reach + SEGMENT_DAYS + _halo(settings, False)).drop(["lo", "hi"])
+
+
+def _incremental(events, articles, settings, cur, old, changes, missing, zones, incidents, links, max_share):
+    """One attempt of resolve_incremental with these zones; None when B must move on (or too much to redo)."""
+    import numpy as np
+    import polars as pl
+
     undated_ids = changes.filter(pl.col("kind") == _UNDATED)["event_id"]
 
     cur_z = cur.with_row_index("_row").join(zones, on=["admin1", "event_type"], how="left")
     # summaries from V - halo: every summary cluster with a report from V on is then complete (a partial one could
     # cover more than the whole cluster does)
     first = pl.col("V") - pl.when(pl.col("kind") == _SUMMARY).then(_halo(settings, False)).otherwise(0)
-    in_zone = pl.col("V").is_not_null() & pl.col("day").is_not_null() & (pl.col("day") >= first)
+    in_zone = pl.col("V").is_not_null() & pl.col("day").is_not_null() & (pl.col("day") >= first) & (
+        pl.col("day") <= pl.col("W"))
     sub = cur_z.filter(in_zone | (pl.col("kind").eq(_UNDATED) & pl.col("event_id").is_in(undated_ids.implode())))
     if sub.height > max_share * max(cur.height, 1):
-        return None
-    # frozen: unchanged reports whose previous cluster began before S (an earlier segment decided it)
+        return "too big"
+    # frozen: unchanged reports whose previous cluster began before S (decided by an earlier segment); the segments
+    # from B on are made again too (the last changed one sees their first days), up to W
     known = sub.join(old.select(["event_id", "h", "cluster"]), on=["event_id", "h"], how="inner")
-    anchors = known.group_by("cluster").agg(pl.col("day").min().alias("_anchor"))
-    frozen_rows = known.join(anchors, on="cluster").filter(
-        pl.col("day").is_not_null() & (pl.col("_anchor") < pl.col("S")))
+    old_anchor = old.join(known.select("cluster").unique(), on="cluster").group_by("cluster").agg(
+        pl.col("day").min().alias("_anchor"))
+    known = known.join(old_anchor, on="cluster")
+    frozen_rows = known.filter(pl.col("day").is_not_null() & (pl.col("_anchor") < pl.col("S")))
     frozen = dict(zip(frozen_rows["event_id"].to_list(), frozen_rows["cluster"].to_list()))
 
     # the previous incidents resolved again: from T1 on in a changed group, undated ones with a change, held back
@@ -1013,9 +1044,10 @@ def resolve_incremental(events: pa.Table, articles: pa.Table, settings, state: p
     inc_info = members.group_by("incident_id").agg(pl.col("admin1").first(), pl.col("event_type").first(),
                                                    pl.col("day").min().alias("_anchor"),
                                                    pl.col("event_id").is_in(undated_ids.implode()).any().alias("_und"))
-    inc_info = inc_info.join(zones.select(["admin1", "event_type", "T1"]), on=["admin1", "event_type"], how="left")
+    inc_info = inc_info.join(zones.select(["admin1", "event_type", "T1", "U"]), on=["admin1", "event_type"], how="left")
     redo = inc_info.filter((pl.col("T1").is_not_null() & pl.col("_anchor").is_not_null()
-                            & (pl.col("_anchor") >= pl.col("T1"))) | pl.col("_und"))["incident_id"]
+                            & (pl.col("_anchor") >= pl.col("T1")) & (pl.col("_anchor") < pl.col("U")))
+                           | pl.col("_und"))["incident_id"]
     redo = pl.concat([redo, missing["incident_id"]]).unique()
     redo_arr = redo.to_arrow()
     keep_inc = pc.invert(pc.is_in(incidents["incident_id"], value_set=redo_arr))
@@ -1028,7 +1060,8 @@ def resolve_incremental(events: pa.Table, articles: pa.Table, settings, state: p
     sub_events = events.filter(pa.array(mask))
     sub_articles = articles.filter(pc.is_in(articles["article_id"], value_set=pc.unique(sub_events["article_id"])))
     previous = links.filter(pc.is_in(links["event_id"], value_set=sub_events["event_id"].combine_chunks()))
-    emit_from = dict(zip(zip(zones["admin1"].to_list(), zones["event_type"].to_list()), zones["T1"].to_list()))
+    emit_from = dict(zip(zip(zones["admin1"].to_list(), zones["event_type"].to_list()),
+                         zip(zones["T1"].to_list(), zones["U"].to_list())))
     new_inc, new_links, assignment = _resolve_gc(sub_events, sub_articles, settings, previous, (), (),
                                                  kept["incident_id"].to_pylist(), frozen=frozen, emit_from=emit_from)
     out_inc = pa.concat_tables([kept.select(new_inc.schema.names).cast(new_inc.schema), new_inc])
@@ -1036,11 +1069,22 @@ def resolve_incremental(events: pa.Table, articles: pa.Table, settings, state: p
 
     # the new state: the sub's reports as just resolved (their incident when it was resolved again, else as before)
     a = pl.from_arrow(assignment)
-    a = a.join(sub.select(["event_id", "day", "T1"]), on="event_id", how="left")
+    a = a.join(sub.select(["event_id", "day", "kind", "T1", "U", "B"]), on="event_id", how="left")
     a = a.join(a.group_by("cluster").agg(pl.col("day").min().alias("_anchor")), on="cluster", how="left")
-    a = a.join(old.select(["event_id", "h", pl.col("incident_id").alias("_old")]), on="event_id", how="left")
+    # The segments from B on were kept as they were: right only if the last segment made again takes the same
+    # reports beyond B as before (it nearly always does); else resolve everything.
+    edge = a.filter(pl.col("day").is_not_null() & (pl.col("day") >= pl.col("B"))
+                    & (pl.col("day") < pl.col("B") + _halo(settings, False)))
+    edge = edge.join(known.select(["event_id", pl.col("_anchor").alias("_was")]), on="event_id", how="left")
+    if edge.filter((pl.col("_anchor") < pl.col("B")) != (pl.col("_was").fill_null(pl.col("B")) < pl.col("B"))).height:
+        return None
+    a = a.join(old.select(["event_id", pl.col("cluster").alias("_oldc"), pl.col("incident_id").alias("_old")]),
+               on="event_id", how="left")
+    # from B on the segments are as before (the re-run near W lacks what lies beyond it): their previous clusters
+    a = a.with_columns(cluster=pl.when(pl.col("day").is_not_null() & (pl.col("day") >= pl.col("B"))
+                                       & pl.col("_oldc").is_not_null()).then(pl.col("_oldc")).otherwise(pl.col("cluster")))
     a = a.with_columns(incident_id=pl.when(pl.col("_anchor").is_null() | pl.col("T1").is_null()
-                                           | (pl.col("_anchor") >= pl.col("T1")))
+                                           | ((pl.col("_anchor") >= pl.col("T1")) & (pl.col("_anchor") < pl.col("U"))))
                        .then(pl.col("incident_id")).otherwise(pl.col("_old")))
     assigned = pl.concat([
         old.join(sub.select("event_id"), on="event_id", how="anti").select(["event_id", "h", "cluster", "incident_id"]),
@@ -1048,5 +1092,5 @@ def resolve_incremental(events: pa.Table, articles: pa.Table, settings, state: p
             a.select(["event_id", "cluster", "incident_id"]), on="event_id"),
     ])
     new_state = cur.join(assigned, on=["event_id", "h"], how="left").to_arrow().cast(STATE_SCHEMA)
-    return out_inc, out_links, new_state, {**info, "resolved": sub_events.num_rows, "redone": len(redo),
-                                          "redone_ids": new_inc["incident_id"]}
+    return out_inc, out_links, new_state, {"resolved": sub_events.num_rows, "redone": len(redo),
+                                           "redone_ids": new_inc["incident_id"]}
