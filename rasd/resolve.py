@@ -519,13 +519,17 @@ def _halo(settings, day_level: bool) -> int:
 
 
 def _segmented(reports: list[_Report], idxs: list[int], settings, day_level: bool,
-               frozen: dict[int, str] | None = None) -> list[list[int]]:
+               frozen: dict[int, str] | None = None, late: dict[int, tuple[int, str]] | None = None,
+               kept_keys: dict[int, str] | None = None) -> list[list[int]]:
     """:func:`_cluster` segment by segment, oldest first (docs/resolution.md, "Segments").
 
     A segment's reports are clustered together with the next segment's first ``_halo`` days not yet taken; a cluster
     whose earliest report is in the segment is kept (taking its reports from the next segment with it), the others
     are left to the next segment. So a report's cluster depends on the reports of its segment and the halo, and on
     what the previous segment took. ``frozen``: reports whose cluster is already known (by cluster key), kept as is.
+    ``late`` (report -> (first day B of a segment, cluster key)): reports from B on whose segments are not made again;
+    they only serve as the halo of the segments before B, and those no cluster there takes keep their cluster.
+    ``kept_keys`` is filled with the key of each kept (frozen or late) cluster, by its first report.
     """
     out = []
     if frozen:
@@ -535,7 +539,11 @@ def _segmented(reports: list[_Report], idxs: list[int], settings, day_level: boo
             if key is not None:
                 known[key].append(i)
         rank = lambda k: reports[k].rank  # noqa: E731
-        out += [sorted(m, key=rank) for m in known.values()]
+        for key, m in known.items():
+            m.sort(key=rank)
+            out.append(m)
+            if kept_keys is not None:
+                kept_keys[m[0]] = key
         idxs = [i for i in idxs if i not in frozen]
     order = sorted(idxs, key=lambda k: (reports[k].day, k))
     days = [reports[k].day for k in order]
@@ -547,11 +555,24 @@ def _segmented(reports: list[_Report], idxs: list[int], settings, day_level: boo
         y = bisect_left(days, nxt, x)
         z = bisect_left(days, nxt + halo, y)
         part = [i for i in order[x:z] if i not in taken] if taken else order[x:z]
-        for m in _cluster(reports, part, settings, day_level):
+        if late:
+            part = [i for i in part if i not in late or nxt - SEGMENT_DAYS < late[i][0]]
+        for m in _cluster(reports, part, settings, day_level) if part else ():
             if min(reports[i].day for i in m) < nxt:
                 out.append(m)
                 taken.update(i for i in m if reports[i].day >= nxt)
         x = y
+    if late:
+        rest: dict[str, list[int]] = defaultdict(list)
+        for i in order:
+            if i in late and i not in taken:
+                rest[late[i][1]].append(i)
+        rank = lambda k: reports[k].rank  # noqa: E731
+        for key, m in rest.items():
+            m.sort(key=rank)
+            out.append(m)
+            if kept_keys is not None:
+                kept_keys[m[0]] = key
     return out
 
 
@@ -772,29 +793,34 @@ def _group(r: _Report) -> tuple:
 
 
 def _resolve(events, articles, settings, previous, force_merge, force_split, reserved_ids, frozen=None,
-             emit_from=None):
+             emit_from=None, late=None):
     """resolve(); also returns each report's cluster (its first report's event_id) and incident id.
 
-    ``frozen`` (event_id -> cluster key): reports whose cluster is known and kept. ``emit_from`` ((admin1 or "",
-    event_type) -> (first day, end day) ordinals): only the incidents of those groups whose earliest report is in
-    that range are returned (and given ids); the others only serve as what summaries may cover.
+    ``frozen`` (event_id -> cluster key): reports whose cluster is known and kept. ``late`` (event_id -> (B, cluster
+    key)): reports from day B on whose segments are not clustered again (see :func:`_segmented`). ``emit_from``
+    ((admin1 or "", event_type) -> list of (first day, end day) ordinals): only the incidents of those groups whose
+    earliest report is in one of those ranges are returned (and given ids); the others only serve as what summaries
+    may cover.
     """
     reports = _reports(events, articles)
     day_idx = [r.idx for r in reports if r.precision == "day" and r.day is not None]
     summary_idx = [r.idx for r in reports if r.precision != "day" and r.day is not None]
     undated = [r.idx for r in reports if r.day is None]
-    fixed = None
+    fixed = tail = None
+    kept_keys: dict[int, str] = {}  # first report of a kept cluster -> its key
     if frozen:
         fixed = {r.idx: frozen[r.event_id] for r in reports if r.event_id in frozen}
+    if late:
+        tail = {r.idx: late[r.event_id] for r in reports if r.event_id in late}
 
-    day_clusters = _segmented(reports, day_idx, settings, True, fixed)
+    day_clusters = _segmented(reports, day_idx, settings, True, fixed, tail, kept_keys)
     daily = [_Incident(m) for m in day_clusters]
     daily += [_Incident([i]) for i in undated]  # nothing to match an undated report on: it stands alone
     for inc in daily:
         _describe(reports, inc, settings)
     daily = _apply_overrides(reports, daily, settings, force_merge, force_split)
 
-    summaries = _segmented(reports, summary_idx, settings, False, fixed)
+    summaries = _segmented(reports, summary_idx, settings, False, fixed, tail, kept_keys)
     summaries.sort(key=lambda m: (max(PERIOD_DAYS[reports[i].precision] for i in m), min(reports[i].day for i in m),
                                   reports[m[0]].rank))
     # The blocks (governorate, event type, 7-day bucket) each summary looks in: its own governorate and weeks,
@@ -861,8 +887,9 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
             days = [reports[i].day for i in inc.members if reports[i].day is not None]
             if not days:
                 return True
-            zone = emit_from.get(_group(reports[inc.members[0]]))
-            return zone is None or zone[0] <= min(days) < zone[1]
+            zones = emit_from.get(_group(reports[inc.members[0]]))
+            anchor = min(days)
+            return zones is None or any(lo <= anchor < hi for lo, hi in zones)
         incidents = [inc for inc in incidents if emitted(inc)]
     _assign_ids(reports, incidents, previous, reserved_ids)
     incidents.sort(key=lambda inc: (inc.values["event_date"] or date.max, inc.incident_id))
@@ -884,7 +911,7 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
     # each report's cluster key (the event_id of the cluster's earliest report) and incident (members only)
     cluster = [None] * len(reports)
     for m in day_clusters + summaries:
-        key = (fixed or {}).get(m[0]) or reports[m[0]].event_id  # a kept cluster keeps its key
+        key = kept_keys.get(m[0]) or reports[m[0]].event_id  # a kept cluster keeps its key
         for i in m:
             cluster[i] = key
     for i in undated:
@@ -963,14 +990,16 @@ def resolve_incremental(events: pa.Table, articles: pa.Table, settings, state: p
     groups (governorate, event type) and days a change can reach. None when more than ``max_share`` of the reports
     would be resolved again (then resolve everything). Returns ``(incidents, incident_reports, state, info)``.
 
-    Per group with a changed report (new, edited, gone, or in an incident the previous run did not publish), with
-    S the first day of the segment of (earliest change − halo): clusters owned by earlier segments are unchanged;
-    incidents whose earliest report is before T1 = S − reach are unchanged, since every summary that covers them
-    looks only at days before S; the incidents from T1 on are resolved again, from the reports from
-    V = T1 − reach on (what a summary covering one of them can look at), with the clusters of earlier segments
-    kept as they were.
+    The changed reports (new, edited, gone, or in an incident the previous run did not publish) of a group are
+    gathered into zones, one per run of changes close enough in time to interact (:func:`_zones`). In a zone, with
+    S the first day of the segment of (earliest change - halo) and B the first day of the segment after the latest
+    change: clusters of segments before S are unchanged; the segments from S to B are clustered again; the segments
+    from B on are unchanged as long as the segments before B take the same reports beyond B as before (checked; else
+    B moves on one segment); incidents whose earliest report is before T1 = S - reach or from U = B + reach on are
+    unchanged, since every summary that covers them looks only at days before S or from B on; the incidents from T1
+    to U are described again, from the reports from V = T1 - reach to W (what a summary covering one of them can
+    look at), with the clusters outside [S, B) kept as they were.
     """
-    import numpy as np
     import polars as pl
 
     cur = _report_frame(events, articles)
@@ -988,101 +1017,132 @@ def resolve_incremental(events: pa.Table, articles: pa.Table, settings, state: p
     slack = settings.merge_date_slack_days
     dated = changes.filter(pl.col("kind") != _UNDATED).with_columns(
         lo=pl.col("day") - pl.when(pl.col("kind") == _SUMMARY).then(_halo(settings, False)).otherwise(slack))
-    # per group: clusters are made again in the segments from S (that of the earliest change - halo) to B (after
-    # that of the latest change); incidents from T1 = S - reach to U = B + reach are resolved again, from the
-    # reports between V = T1 - reach and W = U + reach + halo (what the summaries covering them look at)
-    # (when the last segment made again takes other reports beyond B than before, B moves one segment on)
-    for extra in range(8):
+    extra: dict[tuple, int] = {}  # zone (admin1, event_type, S) -> segments its B moved on
+    for _ in range(_MAX_TRIES):
         zones = _zones(dated, settings, extra)
         got = _incremental(events, articles, settings, cur, old, changes, missing, zones, incidents, links, max_share)
-        if got == "too big":
+        if got is None:
             return None
-        if got is not None:
-            inc, lnk, st, more = got
-            return inc, lnk, st, {**info, **more, "extra_segments": extra}
+        if isinstance(got, set):
+            for key in got:
+                extra[key] = extra.get(key, 0) + 1
+            if max(extra.values()) > _MAX_MOVES:
+                return None
+            continue
+        inc, lnk, st, more = got
+        return inc, lnk, st, {**info, **more, "zones": zones.height, "extra_segments": sum(extra.values())}
     return None
 
 
-def _zones(dated, settings, extra: int):
+_MAX_MOVES = 8  # how many segments a zone's B may move on before everything is resolved (it nearly never moves)
+_MAX_TRIES = 12
+
+
+def _zones(dated, settings, extra: dict):
+    """Per group, one zone per run of changes: a change starts a new zone when what it reads (from V - halo) begins
+    more than a segment after what the zone before reads (up to W), so the zones of a group never share a report.
+    Columns: admin1, event_type and the zone's days S, B, T1, U, V, W and R (= V - halo, where its reports begin)."""
     import polars as pl
 
-    reach = reach_days(settings)
-    return dated.group_by(["admin1", "event_type"]).agg(pl.col("lo").min(), pl.col("day").max().alias("hi")).with_columns(
-        S=((pl.col("lo") - 1) // SEGMENT_DAYS) * SEGMENT_DAYS + 1,
-        B=((pl.col("hi") - 1) // SEGMENT_DAYS + 1 + extra) * SEGMENT_DAYS + 1).with_columns(
-        T1=pl.col("S") - reach, U=pl.col("B") + reach).with_columns(
-        V=pl.col("T1") - reach, W=pl.col("U") + reach + SEGMENT_DAYS + _halo(settings, False)).drop(["lo", "hi"])
+    reach, halo = reach_days(settings), _halo(settings, False)
+    start = lambda d: ((d - 1) // SEGMENT_DAYS) * SEGMENT_DAYS + 1  # noqa: E731  first day of d's segment
+    rows: list[list] = []
+
+    def bounds(z):
+        s, b = z[2], start(z[3]) + SEGMENT_DAYS * (1 + extra.get((z[0], z[1], z[2]), 0))
+        t1, u = s - reach, b + reach
+        return [z[0], z[1], s, b, t1, u, t1 - reach, u + reach + SEGMENT_DAYS + halo, t1 - reach - halo]
+
+    zone = None
+    for a1, et, lo, day in dated.select(["admin1", "event_type", "lo", "day"]).sort(["admin1", "event_type", "lo"]).iter_rows():
+        s = start(lo)
+        if zone is not None and zone[:2] == [a1, et] and s - 2 * reach - halo <= bounds(zone)[7] + SEGMENT_DAYS:
+            zone[3] = max(zone[3], day)
+            continue
+        if zone is not None:
+            rows.append(bounds(zone))
+        zone = [a1, et, s, day]
+    if zone is not None:
+        rows.append(bounds(zone))
+    names = ["admin1", "event_type", "S", "B", "T1", "U", "V", "W", "R"]
+    return pl.DataFrame(rows, schema={n: (pl.Utf8 if k < 2 else pl.Int32) for k, n in enumerate(names)}, orient="row")
 
 
 def _incremental(events, articles, settings, cur, old, changes, missing, zones, incidents, links, max_share):
-    """One attempt of resolve_incremental with these zones; None when B must move on (or too much to redo)."""
+    """One attempt of resolve_incremental with these zones: its result; or the set of zones (admin1, event_type, S)
+    whose B must move on; or None when there is too much to redo."""
     import numpy as np
     import polars as pl
 
     undated_ids = changes.filter(pl.col("kind") == _UNDATED)["event_id"]
+    group = ["admin1", "event_type"]
+    halo = _halo(settings, False)
 
-    cur_z = cur.with_row_index("_row").join(zones, on=["admin1", "event_type"], how="left")
+    # each dated report in its group's zone whose days it lies in (at most one: zones do not share reports)
+    rows = cur.with_row_index("_row")
+    cur_z = rows.filter(pl.col("day").is_not_null()).sort("day").join_asof(
+        zones.sort("R"), left_on="day", right_on="R", by=group, strategy="backward", check_sortedness=False)
     # summaries from V - halo: every summary cluster with a report from V on is then complete (a partial one could
     # cover more than the whole cluster does)
-    first = pl.col("V") - pl.when(pl.col("kind") == _SUMMARY).then(_halo(settings, False)).otherwise(0)
-    in_zone = pl.col("V").is_not_null() & pl.col("day").is_not_null() & (pl.col("day") >= first) & (
-        pl.col("day") <= pl.col("W"))
-    sub = cur_z.filter(in_zone | (pl.col("kind").eq(_UNDATED) & pl.col("event_id").is_in(undated_ids.implode())))
+    first = pl.col("V") - pl.when(pl.col("kind") == _SUMMARY).then(halo).otherwise(0)
+    in_zone = pl.col("V").is_not_null() & (pl.col("day") >= first) & (pl.col("day") <= pl.col("W"))
+    sub = pl.concat([cur_z.filter(in_zone),
+                     rows.filter(pl.col("kind").eq(_UNDATED) & pl.col("event_id").is_in(undated_ids.implode()))],
+                    how="diagonal")
     if sub.height > max_share * max(cur.height, 1):
-        return "too big"
-    # frozen: unchanged reports whose previous cluster began before S (decided by an earlier segment); the segments
-    # from B on are made again too (the last changed one sees their first days), up to W
+        return None
+    # kept clusters: unchanged reports whose previous cluster began before S (decided by an earlier segment), and
+    # those from B on (segments not made again; they are the halo of the segments before B)
     known = sub.join(old.select(["event_id", "h", "cluster"]), on=["event_id", "h"], how="inner")
     old_anchor = old.join(known.select("cluster").unique(), on="cluster").group_by("cluster").agg(
         pl.col("day").min().alias("_anchor"))
     known = known.join(old_anchor, on="cluster")
     frozen_rows = known.filter(pl.col("day").is_not_null() & (pl.col("_anchor") < pl.col("S")))
     frozen = dict(zip(frozen_rows["event_id"].to_list(), frozen_rows["cluster"].to_list()))
+    late_rows = known.filter(pl.col("day").is_not_null() & (pl.col("day") >= pl.col("B")) & (pl.col("_anchor") >= pl.col("S")))
+    late = dict(zip(late_rows["event_id"].to_list(), zip(late_rows["B"].to_list(), late_rows["cluster"].to_list())))
 
-    # the previous incidents resolved again: from T1 on in a changed group, undated ones with a change, held back
+    # the previous incidents resolved again: those whose earliest report is in [T1, U) of a zone, undated ones with
+    # a change, and those held back
     members = old.filter(pl.col("incident_id").is_not_null())
     inc_info = members.group_by("incident_id").agg(pl.col("admin1").first(), pl.col("event_type").first(),
                                                    pl.col("day").min().alias("_anchor"),
                                                    pl.col("event_id").is_in(undated_ids.implode()).any().alias("_und"))
-    inc_info = inc_info.join(zones.select(["admin1", "event_type", "T1", "U"]), on=["admin1", "event_type"], how="left")
-    redo = inc_info.filter((pl.col("T1").is_not_null() & pl.col("_anchor").is_not_null()
-                            & (pl.col("_anchor") >= pl.col("T1")) & (pl.col("_anchor") < pl.col("U")))
-                           | pl.col("_und"))["incident_id"]
-    redo = pl.concat([redo, missing["incident_id"]]).unique()
+    in_reach = inc_info.filter(pl.col("_anchor").is_not_null()).sort("_anchor").join_asof(
+        zones.select([*group, "T1", "U"]).sort("T1"), left_on="_anchor", right_on="T1", by=group, strategy="backward", check_sortedness=False)
+    redo = pl.concat([in_reach.filter(pl.col("T1").is_not_null() & (pl.col("_anchor") < pl.col("U")))["incident_id"],
+                      inc_info.filter(pl.col("_und"))["incident_id"], missing["incident_id"]]).unique()
     redo_arr = redo.to_arrow()
-    keep_inc = pc.invert(pc.is_in(incidents["incident_id"], value_set=redo_arr))
-    kept = incidents.filter(keep_inc)
+    kept = incidents.filter(pc.invert(pc.is_in(incidents["incident_id"], value_set=redo_arr)))
     kept_links = links.filter(pc.invert(pc.is_in(links["incident_id"], value_set=redo_arr)))
 
-    rows = sub["_row"].to_numpy()
     mask = np.zeros(events.num_rows, dtype=bool)
-    mask[rows] = True
+    mask[sub["_row"].to_numpy()] = True
     sub_events = events.filter(pa.array(mask))
     sub_articles = articles.filter(pc.is_in(articles["article_id"], value_set=pc.unique(sub_events["article_id"])))
     previous = links.filter(pc.is_in(links["event_id"], value_set=sub_events["event_id"].combine_chunks()))
-    emit_from = dict(zip(zip(zones["admin1"].to_list(), zones["event_type"].to_list()),
-                         zip(zones["T1"].to_list(), zones["U"].to_list())))
+    emit_from: dict[tuple, list] = defaultdict(list)
+    for a1, et, t1, u in zones.select([*group, "T1", "U"]).iter_rows():
+        emit_from[(a1, et)].append((t1, u))
     new_inc, new_links, assignment = _resolve_gc(sub_events, sub_articles, settings, previous, (), (),
-                                                 kept["incident_id"].to_pylist(), frozen=frozen, emit_from=emit_from)
+                                                 kept["incident_id"].to_pylist(), frozen=frozen, emit_from=emit_from,
+                                                 late=late)
+
+    # The segments from B on were kept as they were: right only if the segments before B take the same reports
+    # beyond B as before (they nearly always do); else B moves on.
+    a = pl.from_arrow(assignment).join(sub.select(["event_id", *group, "day", "S", "T1", "U", "B"]), on="event_id",
+                                       how="left")
+    a = a.join(a.group_by("cluster").agg(pl.col("day").min().alias("_anchor")), on="cluster", how="left")
+    edge = a.filter(pl.col("day").is_not_null() & (pl.col("day") >= pl.col("B")) & (pl.col("day") < pl.col("B") + halo))
+    edge = edge.join(known.select(["event_id", pl.col("_anchor").alias("_was")]), on="event_id", how="left")
+    moved = edge.filter((pl.col("_anchor") < pl.col("B")) != (pl.col("_was").fill_null(pl.col("B")) < pl.col("B")))
+    if moved.height:
+        return set(moved.select([*group, "S"]).unique().iter_rows())
     out_inc = pa.concat_tables([kept.select(new_inc.schema.names).cast(new_inc.schema), new_inc])
     out_links = pa.concat_tables([kept_links.select(new_links.schema.names).cast(new_links.schema), new_links])
 
     # the new state: the sub's reports as just resolved (their incident when it was resolved again, else as before)
-    a = pl.from_arrow(assignment)
-    a = a.join(sub.select(["event_id", "day", "kind", "T1", "U", "B"]), on="event_id", how="left")
-    a = a.join(a.group_by("cluster").agg(pl.col("day").min().alias("_anchor")), on="cluster", how="left")
-    # The segments from B on were kept as they were: right only if the last segment made again takes the same
-    # reports beyond B as before (it nearly always does); else resolve everything.
-    edge = a.filter(pl.col("day").is_not_null() & (pl.col("day") >= pl.col("B"))
-                    & (pl.col("day") < pl.col("B") + _halo(settings, False)))
-    edge = edge.join(known.select(["event_id", pl.col("_anchor").alias("_was")]), on="event_id", how="left")
-    if edge.filter((pl.col("_anchor") < pl.col("B")) != (pl.col("_was").fill_null(pl.col("B")) < pl.col("B"))).height:
-        return None
-    a = a.join(old.select(["event_id", pl.col("cluster").alias("_oldc"), pl.col("incident_id").alias("_old")]),
-               on="event_id", how="left")
-    # from B on the segments are as before (the re-run near W lacks what lies beyond it): their previous clusters
-    a = a.with_columns(cluster=pl.when(pl.col("day").is_not_null() & (pl.col("day") >= pl.col("B"))
-                                       & pl.col("_oldc").is_not_null()).then(pl.col("_oldc")).otherwise(pl.col("cluster")))
+    a = a.join(old.select(["event_id", pl.col("incident_id").alias("_old")]), on="event_id", how="left")
     a = a.with_columns(incident_id=pl.when(pl.col("_anchor").is_null() | pl.col("T1").is_null()
                                            | ((pl.col("_anchor") >= pl.col("T1")) & (pl.col("_anchor") < pl.col("U"))))
                        .then(pl.col("incident_id")).otherwise(pl.col("_old")))
@@ -1093,4 +1153,5 @@ def _incremental(events, articles, settings, cur, old, changes, missing, zones, 
     ])
     new_state = cur.join(assigned, on=["event_id", "h"], how="left").to_arrow().cast(STATE_SCHEMA)
     return out_inc, out_links, new_state, {"resolved": sub_events.num_rows, "redone": len(redo),
-                                           "redone_ids": new_inc["incident_id"]}
+                                           "redone_ids": new_inc["incident_id"], "kept_before": len(frozen),
+                                           "kept_after": len(late)}

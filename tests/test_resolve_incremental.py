@@ -94,7 +94,8 @@ def test_new_articles_at_the_end(seed):
     assert 0 < info["resolved"] < len(events) / 3
 
 
-@pytest.mark.parametrize("seed", range(8))
+# 34: a summary beyond B taken by a cluster of the segment before B, whose key changed (the state differed)
+@pytest.mark.parametrize("seed", [*range(8), 34])
 def test_additions_edits_and_deletions_anywhere(seed):
     arts, events = _corpus(100 + seed, 200)
     rng = random.Random(2000 + seed)
@@ -126,7 +127,8 @@ def _edge_day(first_change: date, settings, summary: bool) -> list[date]:
     return [date.fromordinal(o + d) for o in (s, t1, v) for d in (-1, 0, 1)]
 
 
-@pytest.mark.parametrize("seed", range(6))
+# 27: a new week report whose cluster takes reports beyond B (its key must be the new one in the state)
+@pytest.mark.parametrize("seed", [*range(6), 27])
 @pytest.mark.parametrize("summary", [False, True])
 def test_changes_at_the_edge_of_the_reach(seed, summary):
     """A new report whose zone boundaries (segment start, T1, V) fall right on days with reports of every kind."""
@@ -185,3 +187,50 @@ def test_too_many_changes_fall_back():
     inc0, links0, state0 = resolve_full(e0, a0, S)
     moved = [dict(e, event_date=e["event_date"] + timedelta(days=1)) if e["event_date"] else e for e in events]
     assert resolve_incremental(to_arrow("events", moved), a0, S, state0, inc0, links0, max_share=0.5) is None
+
+
+def _step(arts, events, state, inc, links, settings=S):
+    """One incremental run from (state, inc, links); checked against a full run; returns the incremental tables."""
+    e, a = to_arrow("events", events), to_arrow("articles", arts)
+    got = resolve_incremental(e, a, settings, state, inc, links, max_share=1.0)
+    assert got is not None
+    inc_i, links_i, state_i, info = got
+    inc_f, links_f, state_f = resolve_full(e, a, settings, previous=links)
+    assert _sorted(inc_i) == _sorted(inc_f)
+    assert _sorted(links_i) == _sorted(links_f)
+    assert _sorted(state_i) == _sorted(state_f)
+    return inc_i, links_i, state_i, info
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_two_incremental_runs_in_a_row(seed):
+    """An incremental run that starts from an incremental run's state still gives what a full run gives."""
+    arts, events = _corpus(400 + seed, 300, span=300)
+    rng = random.Random(4000 + seed)
+    e0, a0 = to_arrow("events", events), to_arrow("articles", arts)
+    inc, links, state = resolve_full(e0, a0, S)
+    for step in range(2):
+        for k in range(4):  # late articles about any time, and a few new ones at the end
+            a, evs = _article(rng, 1000 * (step + 1) + k, START, 300)
+            arts, events = arts + [a], events + evs
+        a, evs = _article(rng, 1000 * (step + 1) + 99, START + timedelta(days=300 + 7 * step), 5)
+        arts, events = arts + [a], events + evs
+        k = rng.randrange(len(events))  # an edited report
+        if events[k]["event_date"] is not None:
+            events[k] = dict(events[k], event_date=events[k]["event_date"] + timedelta(days=rng.choice([-1, 2])))
+        inc, links, state, _ = _step(arts, events, state, inc, links)
+
+
+def test_distant_changes_in_one_group_get_their_own_zones():
+    """Changes far apart in time are resolved in separate zones: the years between them are not resolved again."""
+    arts, events = _corpus(21, 1200, span=1000)
+    e0, a0 = to_arrow("events", events), to_arrow("articles", arts)
+    inc, links, state = resolve_full(e0, a0, S)
+    more_a, more_e = [], []
+    for k, day in enumerate((100, 500, 900)):  # three reports at Jasim, far apart
+        a = art(f"far{k}", "SOHR", START + timedelta(days=day + 1))
+        more_a.append(a)
+        more_e.append(ev(f"far{k}_1", a["article_id"], START + timedelta(days=day), JASIM, killed=3))
+    *_, info = _step(arts + more_a, events + more_e, state, inc, links)
+    assert info["zones"] == 3
+    assert info["resolved"] < len(events) / 2
