@@ -520,7 +520,7 @@ def _halo(settings, day_level: bool) -> int:
 
 def _segmented(reports: list[_Report], idxs: list[int], settings, day_level: bool,
                frozen: dict[int, str] | None = None, late: dict[int, tuple[int, str]] | None = None,
-               kept_keys: dict[int, str] | None = None) -> list[list[int]]:
+               kept_keys: dict[int, str] | None = None, late_taken: set[int] | None = None) -> list[list[int]]:
     """:func:`_cluster` segment by segment, oldest first (docs/resolution.md, "Segments").
 
     A segment's reports are clustered together with the next segment's first ``_halo`` days not yet taken; a cluster
@@ -529,7 +529,8 @@ def _segmented(reports: list[_Report], idxs: list[int], settings, day_level: boo
     what the previous segment took. ``frozen``: reports whose cluster is already known (by cluster key), kept as is.
     ``late`` (report -> (first day B of a segment, cluster key)): reports from B on whose segments are not made again;
     they only serve as the halo of the segments before B, and those no cluster there takes keep their cluster.
-    ``kept_keys`` is filled with the key of each kept (frozen or late) cluster, by its first report.
+    ``kept_keys`` is filled with the key of each kept (frozen or late) cluster, by its first report, and
+    ``late_taken`` with the late reports a cluster of a segment before their B took.
     """
     out = []
     if frozen:
@@ -565,8 +566,11 @@ def _segmented(reports: list[_Report], idxs: list[int], settings, day_level: boo
     if late:
         rest: dict[str, list[int]] = defaultdict(list)
         for i in order:
-            if i in late and i not in taken:
-                rest[late[i][1]].append(i)
+            if i in late:
+                if i not in taken:
+                    rest[late[i][1]].append(i)
+                elif late_taken is not None:
+                    late_taken.add(i)
         rank = lambda k: reports[k].rank  # noqa: E731
         for key, m in rest.items():
             m.sort(key=rank)
@@ -793,11 +797,12 @@ def _group(r: _Report) -> tuple:
 
 
 def _resolve(events, articles, settings, previous, force_merge, force_split, reserved_ids, frozen=None,
-             emit_from=None, late=None):
+             emit_from=None, late=None, late_taken=None):
     """resolve(); also returns each report's cluster (its first report's event_id) and incident id.
 
     ``frozen`` (event_id -> cluster key): reports whose cluster is known and kept. ``late`` (event_id -> (B, cluster
-    key)): reports from day B on whose segments are not clustered again (see :func:`_segmented`). ``emit_from``
+    key)): reports from day B on whose segments are not clustered again (see :func:`_segmented`); ``late_taken`` (a
+    set) receives the event_ids of those a cluster of an earlier segment took. ``emit_from``
     ((admin1 or "", event_type) -> list of (first day, end day) ordinals): only the incidents of those groups whose
     earliest report is in one of those ranges are returned (and given ids); the others only serve as what summaries
     may cover.
@@ -813,14 +818,17 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
     if late:
         tail = {r.idx: late[r.event_id] for r in reports if r.event_id in late}
 
-    day_clusters = _segmented(reports, day_idx, settings, True, fixed, tail, kept_keys)
+    taken_idx: set[int] = set()
+    day_clusters = _segmented(reports, day_idx, settings, True, fixed, tail, kept_keys, taken_idx)
     daily = [_Incident(m) for m in day_clusters]
     daily += [_Incident([i]) for i in undated]  # nothing to match an undated report on: it stands alone
     for inc in daily:
         _describe(reports, inc, settings)
     daily = _apply_overrides(reports, daily, settings, force_merge, force_split)
 
-    summaries = _segmented(reports, summary_idx, settings, False, fixed, tail, kept_keys)
+    summaries = _segmented(reports, summary_idx, settings, False, fixed, tail, kept_keys, taken_idx)
+    if late_taken is not None:
+        late_taken.update(reports[i].event_id for i in taken_idx)
     summaries.sort(key=lambda m: (max(PERIOD_DAYS[reports[i].precision] for i in m), min(reports[i].day for i in m),
                                   reports[m[0]].rank))
     # The blocks (governorate, event type, 7-day bucket) each summary looks in: its own governorate and weeks,
@@ -1124,20 +1132,18 @@ def _incremental(events, articles, settings, cur, old, changes, missing, zones, 
     emit_from: dict[tuple, list] = defaultdict(list)
     for a1, et, t1, u in zones.select([*group, "T1", "U"]).iter_rows():
         emit_from[(a1, et)].append((t1, u))
+    late_taken: set[str] = set()
     new_inc, new_links, assignment = _resolve_gc(sub_events, sub_articles, settings, previous, (), (),
                                                  kept["incident_id"].to_pylist(), frozen=frozen, emit_from=emit_from,
-                                                 late=late)
+                                                 late=late, late_taken=late_taken)
 
     # The segments from B on were kept as they were: right only if the segments before B take the same reports
     # beyond B as before (they nearly always do); else B moves on.
-    a = pl.from_arrow(assignment).join(sub.select(["event_id", *group, "day", "S", "T1", "U", "B"]), on="event_id",
-                                       how="left")
-    a = a.join(a.group_by("cluster").agg(pl.col("day").min().alias("_anchor")), on="cluster", how="left")
-    edge = a.filter(pl.col("day").is_not_null() & (pl.col("day") >= pl.col("B")) & (pl.col("day") < pl.col("B") + halo))
-    edge = edge.join(known.select(["event_id", pl.col("_anchor").alias("_was")]), on="event_id", how="left")
-    moved = edge.filter((pl.col("_anchor") < pl.col("B")) != (pl.col("_was").fill_null(pl.col("B")) < pl.col("B")))
+    moved = late_rows.filter(pl.col("event_id").is_in(list(late_taken)) != (pl.col("_anchor") < pl.col("B")))
     if moved.height:
         return set(moved.select([*group, "S"]).unique().iter_rows())
+    a = pl.from_arrow(assignment).join(sub.select(["event_id", "day", "T1", "U"]), on="event_id", how="left")
+    a = a.join(a.group_by("cluster").agg(pl.col("day").min().alias("_anchor")), on="cluster", how="left")
     out_inc = pa.concat_tables([kept.select(new_inc.schema.names).cast(new_inc.schema), new_inc])
     out_links = pa.concat_tables([kept_links.select(new_links.schema.names).cast(new_links.schema), new_links])
 

@@ -94,8 +94,9 @@ def test_new_articles_at_the_end(seed):
     assert 0 < info["resolved"] < len(events) / 3
 
 
-# 34: a summary beyond B taken by a cluster of the segment before B, whose key changed (the state differed)
-@pytest.mark.parametrize("seed", [*range(8), 34])
+# 34: a summary beyond B taken by a cluster of the segment before B, whose key changed (the state differed);
+# 22, 44: a month summary no longer takes reports beyond B, and its old key is also that of the remade cluster
+@pytest.mark.parametrize("seed", [*range(8), 22, 34, 44])
 def test_additions_edits_and_deletions_anywhere(seed):
     arts, events = _corpus(100 + seed, 200)
     rng = random.Random(2000 + seed)
@@ -127,8 +128,9 @@ def _edge_day(first_change: date, settings, summary: bool) -> list[date]:
     return [date.fromordinal(o + d) for o in (s, t1, v) for d in (-1, 0, 1)]
 
 
-# 27: a new week report whose cluster takes reports beyond B (its key must be the new one in the state)
-@pytest.mark.parametrize("seed", [*range(6), 27])
+# 27: a new week report whose cluster takes reports beyond B (its key must be the new one in the state); 60: a
+# cluster no longer takes reports beyond B
+@pytest.mark.parametrize("seed", [*range(6), 27, 60])
 @pytest.mark.parametrize("summary", [False, True])
 def test_changes_at_the_edge_of_the_reach(seed, summary):
     """A new report whose zone boundaries (segment start, T1, V) fall right on days with reports of every kind."""
