@@ -528,23 +528,18 @@ def _segmented(reports: list[_Report], idxs: list[int], settings, day_level: boo
     are left to the next segment. So a report's cluster depends on the reports of its segment and the halo, and on
     what the previous segment took. ``frozen``: reports whose cluster is already known (by cluster key), kept as is.
     ``late`` (report -> (first day B of a segment, cluster key)): reports from B on whose segments are not made again;
-    they only serve as the halo of the segments before B, and those no cluster there takes keep their cluster.
+    they only serve as the halo of the segments before B, and those no cluster there takes keep their cluster (with
+    the frozen reports of the same key).
     ``kept_keys`` is filled with the key of each kept (frozen or late) cluster, by its first report, and
     ``late_taken`` with the late reports a cluster of a segment before their B took.
     """
     out = []
+    keep: dict[str, list[int]] = defaultdict(list)  # kept clusters by key
     if frozen:
-        known: dict[str, list[int]] = defaultdict(list)
         for i in idxs:
             key = frozen.get(i)
             if key is not None:
-                known[key].append(i)
-        rank = lambda k: reports[k].rank  # noqa: E731
-        for key, m in known.items():
-            m.sort(key=rank)
-            out.append(m)
-            if kept_keys is not None:
-                kept_keys[m[0]] = key
+                keep[key].append(i)
         idxs = [i for i in idxs if i not in frozen]
     order = sorted(idxs, key=lambda k: (reports[k].day, k))
     days = [reports[k].day for k in order]
@@ -564,19 +559,18 @@ def _segmented(reports: list[_Report], idxs: list[int], settings, day_level: boo
                 taken.update(i for i in m if reports[i].day >= nxt)
         x = y
     if late:
-        rest: dict[str, list[int]] = defaultdict(list)
         for i in order:
             if i in late:
                 if i not in taken:
-                    rest[late[i][1]].append(i)
+                    keep[late[i][1]].append(i)
                 elif late_taken is not None:
                     late_taken.add(i)
-        rank = lambda k: reports[k].rank  # noqa: E731
-        for key, m in rest.items():
-            m.sort(key=rank)
-            out.append(m)
-            if kept_keys is not None:
-                kept_keys[m[0]] = key
+    rank = lambda k: reports[k].rank  # noqa: E731
+    for key, m in keep.items():
+        m.sort(key=rank)
+        out.append(m)
+        if kept_keys is not None:
+            kept_keys[m[0]] = key
     return out
 
 
@@ -1047,9 +1041,9 @@ _MAX_TRIES = 12
 
 
 def _zones(dated, settings, extra: dict):
-    """Per group, one zone per run of changes: a change starts a new zone when what it reads (from V - halo) begins
-    more than a segment after what the zone before reads (up to W), so the zones of a group never share a report.
-    Columns: admin1, event_type and the zone's days S, B, T1, U, V, W and R (= V - halo, where its reports begin)."""
+    """Per group, one zone per run of changes: a change starts a new zone when its S is two segments or more after
+    the B of the zone before (then no report is in the halo of one zone and clustered again in the next; what the
+    zones read may overlap). Columns: admin1, event_type and the zone's days S, B, T1, U, V, W."""
     import polars as pl
 
     reach, halo = reach_days(settings), _halo(settings, False)
@@ -1059,12 +1053,12 @@ def _zones(dated, settings, extra: dict):
     def bounds(z):
         s, b = z[2], start(z[3]) + SEGMENT_DAYS * (1 + extra.get((z[0], z[1], z[2]), 0))
         t1, u = s - reach, b + reach
-        return [z[0], z[1], s, b, t1, u, t1 - reach, u + reach + SEGMENT_DAYS + halo, t1 - reach - halo]
+        return [z[0], z[1], s, b, t1, u, t1 - reach, u + reach + SEGMENT_DAYS + halo]
 
     zone = None
     for a1, et, lo, day in dated.select(["admin1", "event_type", "lo", "day"]).sort(["admin1", "event_type", "lo"]).iter_rows():
         s = start(lo)
-        if zone is not None and zone[:2] == [a1, et] and s - 2 * reach - halo <= bounds(zone)[7] + SEGMENT_DAYS:
+        if zone is not None and zone[:2] == [a1, et] and s <= bounds(zone)[3] + SEGMENT_DAYS:
             zone[3] = max(zone[3], day)
             continue
         if zone is not None:
@@ -1072,7 +1066,7 @@ def _zones(dated, settings, extra: dict):
         zone = [a1, et, s, day]
     if zone is not None:
         rows.append(bounds(zone))
-    names = ["admin1", "event_type", "S", "B", "T1", "U", "V", "W", "R"]
+    names = ["admin1", "event_type", "S", "B", "T1", "U", "V", "W"]
     return pl.DataFrame(rows, schema={n: (pl.Utf8 if k < 2 else pl.Int32) for k, n in enumerate(names)}, orient="row")
 
 
@@ -1086,28 +1080,34 @@ def _incremental(events, articles, settings, cur, old, changes, missing, zones, 
     group = ["admin1", "event_type"]
     halo = _halo(settings, False)
 
-    # each dated report in its group's zone whose days it lies in (at most one: zones do not share reports)
+    asof = dict(by=group, strategy="backward", check_sortedness=False)
+    # the reports a zone reads: from V (summaries from V - halo: every summary cluster with a report from V on is
+    # then complete; a partial one could cover more than the whole cluster does) to W; the last zone that begins
+    # on or before a report is the one that reaches furthest
     rows = cur.with_row_index("_row")
-    cur_z = rows.filter(pl.col("day").is_not_null()).sort("day").join_asof(
-        zones.sort("R"), left_on="day", right_on="R", by=group, strategy="backward", check_sortedness=False)
-    # summaries from V - halo: every summary cluster with a report from V on is then complete (a partial one could
-    # cover more than the whole cluster does)
-    first = pl.col("V") - pl.when(pl.col("kind") == _SUMMARY).then(halo).otherwise(0)
-    in_zone = pl.col("V").is_not_null() & (pl.col("day") >= first) & (pl.col("day") <= pl.col("W"))
-    sub = pl.concat([cur_z.filter(in_zone),
+    since = (pl.col("day") + pl.when(pl.col("kind") == _SUMMARY).then(halo).otherwise(0)).cast(pl.Int32).alias("_k")
+    cur_z = rows.filter(pl.col("day").is_not_null()).with_columns(since).sort("_k").join_asof(
+        zones.select([*group, "V", "W"]).sort("V"), left_on="_k", right_on="V", **asof)
+    sub = pl.concat([cur_z.filter(pl.col("V").is_not_null() & (pl.col("day") <= pl.col("W"))).drop(["_k", "V", "W"]),
                      rows.filter(pl.col("kind").eq(_UNDATED) & pl.col("event_id").is_in(undated_ids.implode()))],
                     how="diagonal")
     if sub.height > max_share * max(cur.height, 1):
         return None
-    # kept clusters: unchanged reports whose previous cluster began before S (decided by an earlier segment), and
-    # those from B on (segments not made again; they are the halo of the segments before B)
+    # Unchanged reports keep their previous cluster unless it began in [S, B) of a zone (made again). Those in the
+    # halo of a zone's B ([B, B + halo)) whose cluster began from S on are "late": the segments before B may take
+    # them; the other kept ones are frozen.
     known = sub.join(old.select(["event_id", "h", "cluster"]), on=["event_id", "h"], how="inner")
     old_anchor = old.join(known.select("cluster").unique(), on="cluster").group_by("cluster").agg(
         pl.col("day").min().alias("_anchor"))
-    known = known.join(old_anchor, on="cluster")
-    frozen_rows = known.filter(pl.col("day").is_not_null() & (pl.col("_anchor") < pl.col("S")))
+    known = known.filter(pl.col("day").is_not_null()).join(old_anchor, on="cluster")
+    spans = zones.select([*group, "S", "B"])
+    known = known.sort("_anchor").join_asof(spans.sort("S"), left_on="_anchor", right_on="S", **asof).with_columns(
+        _free=pl.col("S").is_not_null() & (pl.col("_anchor") < pl.col("B"))).drop(["S", "B"])
+    known = known.sort("day").join_asof(spans.sort("B"), left_on="day", right_on="B", **asof).with_columns(
+        _late=pl.col("B").is_not_null() & (pl.col("day") < pl.col("B") + halo) & (pl.col("_anchor") >= pl.col("S")))
+    frozen_rows = known.filter(~pl.col("_late") & ~pl.col("_free"))
     frozen = dict(zip(frozen_rows["event_id"].to_list(), frozen_rows["cluster"].to_list()))
-    late_rows = known.filter(pl.col("day").is_not_null() & (pl.col("day") >= pl.col("B")) & (pl.col("_anchor") >= pl.col("S")))
+    late_rows = known.filter(pl.col("_late"))
     late = dict(zip(late_rows["event_id"].to_list(), zip(late_rows["B"].to_list(), late_rows["cluster"].to_list())))
 
     # the previous incidents resolved again: those whose earliest report is in [T1, U) of a zone, undated ones with
@@ -1116,8 +1116,9 @@ def _incremental(events, articles, settings, cur, old, changes, missing, zones, 
     inc_info = members.group_by("incident_id").agg(pl.col("admin1").first(), pl.col("event_type").first(),
                                                    pl.col("day").min().alias("_anchor"),
                                                    pl.col("event_id").is_in(undated_ids.implode()).any().alias("_und"))
+    reach = zones.select([*group, "T1", "U"]).sort("T1")
     in_reach = inc_info.filter(pl.col("_anchor").is_not_null()).sort("_anchor").join_asof(
-        zones.select([*group, "T1", "U"]).sort("T1"), left_on="_anchor", right_on="T1", by=group, strategy="backward", check_sortedness=False)
+        reach, left_on="_anchor", right_on="T1", **asof)
     redo = pl.concat([in_reach.filter(pl.col("T1").is_not_null() & (pl.col("_anchor") < pl.col("U")))["incident_id"],
                       inc_info.filter(pl.col("_und"))["incident_id"], missing["incident_id"]]).unique()
     redo_arr = redo.to_arrow()
@@ -1142,15 +1143,16 @@ def _incremental(events, articles, settings, cur, old, changes, missing, zones, 
     moved = late_rows.filter(pl.col("event_id").is_in(list(late_taken)) != (pl.col("_anchor") < pl.col("B")))
     if moved.height:
         return set(moved.select([*group, "S"]).unique().iter_rows())
-    a = pl.from_arrow(assignment).join(sub.select(["event_id", "day", "T1", "U"]), on="event_id", how="left")
+    a = pl.from_arrow(assignment).join(sub.select(["event_id", *group, "day"]), on="event_id", how="left")
     a = a.join(a.group_by("cluster").agg(pl.col("day").min().alias("_anchor")), on="cluster", how="left")
+    a = a.sort("_anchor").join_asof(reach, left_on="_anchor", right_on="T1", **asof)
     out_inc = pa.concat_tables([kept.select(new_inc.schema.names).cast(new_inc.schema), new_inc])
     out_links = pa.concat_tables([kept_links.select(new_links.schema.names).cast(new_links.schema), new_links])
 
     # the new state: the sub's reports as just resolved (their incident when it was resolved again, else as before)
     a = a.join(old.select(["event_id", pl.col("incident_id").alias("_old")]), on="event_id", how="left")
-    a = a.with_columns(incident_id=pl.when(pl.col("_anchor").is_null() | pl.col("T1").is_null()
-                                           | ((pl.col("_anchor") >= pl.col("T1")) & (pl.col("_anchor") < pl.col("U"))))
+    a = a.with_columns(incident_id=pl.when(pl.col("_anchor").is_null()
+                                           | (pl.col("T1").is_not_null() & (pl.col("_anchor") < pl.col("U"))))
                        .then(pl.col("incident_id")).otherwise(pl.col("_old")))
     assigned = pl.concat([
         old.join(sub.select("event_id"), on="event_id", how="anti").select(["event_id", "h", "cluster", "incident_id"]),
