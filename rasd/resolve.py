@@ -791,12 +791,13 @@ def _group(r: _Report) -> tuple:
 
 
 def _resolve(events, articles, settings, previous, force_merge, force_split, reserved_ids, frozen=None,
-             emit_from=None, late=None, late_taken=None):
+             emit_from=None, late=None, late_taken=None, expect_taken=None):
     """resolve(); also returns each report's cluster (its first report's event_id) and incident id.
 
     ``frozen`` (event_id -> cluster key): reports whose cluster is known and kept. ``late`` (event_id -> (B, cluster
     key)): reports from day B on whose segments are not clustered again (see :func:`_segmented`); ``late_taken`` (a
-    set) receives the event_ids of those a cluster of an earlier segment took. ``emit_from``
+    set) receives the event_ids of those a cluster of an earlier segment took; when they are not ``expect_taken``,
+    returns None at once (the caller moves B on). ``emit_from``
     ((admin1 or "", event_type) -> list of (first day, end day) ordinals): only the incidents of those groups whose
     earliest report is in one of those ranges are returned (and given ids); the others only serve as what summaries
     may cover.
@@ -814,15 +815,17 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
 
     taken_idx: set[int] = set()
     day_clusters = _segmented(reports, day_idx, settings, True, fixed, tail, kept_keys, taken_idx)
+    summaries = _segmented(reports, summary_idx, settings, False, fixed, tail, kept_keys, taken_idx)
+    if late_taken is not None:
+        late_taken.update(reports[i].event_id for i in taken_idx)
+        if expect_taken is not None and late_taken != expect_taken:
+            return None
     daily = [_Incident(m) for m in day_clusters]
     daily += [_Incident([i]) for i in undated]  # nothing to match an undated report on: it stands alone
     for inc in daily:
         _describe(reports, inc, settings)
     daily = _apply_overrides(reports, daily, settings, force_merge, force_split)
 
-    summaries = _segmented(reports, summary_idx, settings, False, fixed, tail, kept_keys, taken_idx)
-    if late_taken is not None:
-        late_taken.update(reports[i].event_id for i in taken_idx)
     summaries.sort(key=lambda m: (max(PERIOD_DAYS[reports[i].precision] for i in m), min(reports[i].day for i in m),
                                   reports[m[0]].rank))
     # The blocks (governorate, event type, 7-day bucket) each summary looks in: its own governorate and weeks,
@@ -1134,15 +1137,16 @@ def _incremental(events, articles, settings, cur, old, changes, missing, zones, 
     for a1, et, t1, u in zones.select([*group, "T1", "U"]).iter_rows():
         emit_from[(a1, et)].append((t1, u))
     late_taken: set[str] = set()
-    new_inc, new_links, assignment = _resolve_gc(sub_events, sub_articles, settings, previous, (), (),
-                                                 kept["incident_id"].to_pylist(), frozen=frozen, emit_from=emit_from,
-                                                 late=late, late_taken=late_taken)
+    expect = set(late_rows.filter(pl.col("_anchor") < pl.col("B"))["event_id"].to_list())
+    got = _resolve_gc(sub_events, sub_articles, settings, previous, (), (), kept["incident_id"].to_pylist(),
+                      frozen=frozen, emit_from=emit_from, late=late, late_taken=late_taken, expect_taken=expect)
 
     # The segments from B on were kept as they were: right only if the segments before B take the same reports
     # beyond B as before (they nearly always do); else B moves on.
     moved = late_rows.filter(pl.col("event_id").is_in(list(late_taken)) != (pl.col("_anchor") < pl.col("B")))
     if moved.height:
         return set(moved.select([*group, "S"]).unique().iter_rows())
+    new_inc, new_links, assignment = got
     a = pl.from_arrow(assignment).join(sub.select(["event_id", *group, "day"]), on="event_id", how="left")
     a = a.join(a.group_by("cluster").agg(pl.col("day").min().alias("_anchor")), on="cluster", how="left")
     a = a.sort("_anchor").join_asof(reach, left_on="_anchor", right_on="T1", **asof)
