@@ -902,10 +902,11 @@ def _apply_keep(table: pa.Table, keep: pa.BooleanArray | None) -> pa.Table:
 
 
 RESOLVED = "resolve.json"  # publication cache: the key of the resolution rules its incidents came from
-# Re-resolve only the weeks around changed reports and carry the other incidents over. Off: it is an
-# approximation (see _incremental_resolution; on the 10k benchmark's incremental run 4 of 33,455 incidents came
-# out differently from a full resolve, for 2.8 instead of 5.7 CPU s), and a re-run must publish what a full run does.
-INCREMENTAL_RESOLVE = False
+RESOLVE_STATE = "resolve_state.parquet"  # publication cache: each report's hash, group, day, cluster and incident
+RESOLVE_CACHE = (RESOLVED, RESOLVE_STATE)  # written to ctx.work by resolve_incidents; aggregate keeps them in _cache
+# Re-resolve only the groups and days a change can reach (rasd.resolve.resolve_incremental: exactly what a full
+# resolve gives, docs/resolution.md "Incremental resolution").
+INCREMENTAL_RESOLVE = True
 MAX_INCREMENTAL_SHARE = 0.5  # above this share of reports to re-resolve, resolve everything (simpler, same cost)
 
 
@@ -919,100 +920,28 @@ def _resolve_key(settings, merge, split) -> str:
     return h.hexdigest()[:16]
 
 
-def _report_view(events: pa.Table, articles: pa.Table) -> pa.Table:
-    """The events with what resolution reads of their article (outlet, publication date)."""
-    pos = pc.index_in(events["article_id"], value_set=articles["article_id"].combine_chunks())
-    t = conform("events", events)
-    for c in ("outlet", "published_at"):
-        t = t.append_column(f"_article_{c}", pc.take(articles[c].combine_chunks(), pos))
-    return t
-
-
 def _incremental_resolution(ctx: RunContext, events: pa.Table, articles: pa.Table, key: str, merge, split):
-    """(mask of the events to re-resolve, previous incidents kept as they are, their incident_reports), or None
-    when everything must be resolved.
-
-    Reports that changed since the current publication (new, edited, corrected, removed, or not in a published
-    incident) are "dirty"; every report within ``margin`` days of a dirty one (longer than any week/month period
-    plus the date slacks) is resolved again, and, to a fixed point, every report of a published incident that has
-    one of those and the partner of a correction pair. Published incidents with none of these reports are kept.
-    An approximation (see below), used only with ``INCREMENTAL_RESOLVE``.
-    """
-    import numpy as np
-
-    from rasd.resolve import BUCKET_DAYS, PERIOD_DAYS
+    """``resolve_incremental`` against the current publication's cache, or None when everything must be resolved:
+    switched off, analyst corrections present (they can join reports anywhere), no cache or other rules, or too
+    many changes."""
+    from rasd.resolve import resolve_incremental
 
     pub = ctx.layout.current_publication()
     meta = pub / "_cache" / RESOLVED if pub else None
-    if not INCREMENTAL_RESOLVE or meta is None or not meta.is_file() or not events.num_rows:
+    state_path = pub / "_cache" / RESOLVE_STATE if pub else None
+    if not INCREMENTAL_RESOLVE or merge or split or meta is None or not meta.is_file() or not state_path.is_file():
         return None
     try:
         if json.loads(meta.read_text(encoding="utf-8")).get("key") != key:
             return None
     except ValueError:
         return None
-    p_inc, p_rep, p_ev, p_art = (read_table(pub, n) for n in ("incidents", "incident_reports", "events", "articles"))
-    if any(t is None for t in (p_inc, p_rep, p_ev, p_art)):
+    p_inc, p_rep = read_table(pub, "incidents"), read_table(pub, "incident_reports")
+    if p_inc is None or p_rep is None:
         return None
-    p_art = conform("articles", p_art)
-    cur_h = _row_hashes(_report_view(events, articles))
-    prev_h = _row_hashes(_report_view(p_ev, p_art))
-    covered = pc.is_in(p_ev["event_id"], value_set=p_rep["event_id"].combine_chunks()).to_numpy(zero_copy_only=False)
-    clean_prev = prev_h[covered]
-    dirty = ~np.isin(cur_h, clean_prev)
-    gone = ~np.isin(prev_h, cur_h) | ~covered  # published reports that changed or went, or had no incident
-    ordinal = lambda col: np.array([d.toordinal() if d is not None else -1 for d in col.to_pylist()], dtype=np.int64)
-    period = lambda col: np.array([PERIOD_DAYS.get(p or "day", 1) for p in col.to_pylist()], dtype=np.int64)
-    day, span = ordinal(events["event_date"]), period(events["date_precision"])
-    p_day, p_span = ordinal(p_ev["event_date"]), period(p_ev["date_precision"])
-    s = ctx.settings
-    margin = max(PERIOD_DAYS.values()) + 2 * (s.merge_date_slack_days + s.summary_window_slack_days) + BUCKET_DAYS
-    last = day + span - 1
-    dated = day >= 0
-    gone_lo, gone_hi = (p_day - margin)[gone & (p_day >= 0)], (p_day + p_span - 1 + margin)[gone & (p_day >= 0)]
-
-    def near(mask):
-        """Reports whose period meets ``margin`` days around a report of ``mask`` or a changed published one."""
-        starts = np.concatenate([(day - margin)[mask & dated], gone_lo])
-        ends = np.concatenate([(last + margin)[mask & dated], gone_hi])
-        if not len(starts):
-            return np.zeros(len(day), dtype=bool)
-        order = np.argsort(starts, kind="stable")
-        starts, run_max = starts[order], np.maximum.accumulate(ends[order])
-        k = np.searchsorted(starts, last, side="right") - 1  # the last range starting on or before the period's end
-        return dated & (k >= 0) & (run_max[np.clip(k, 0, None)] >= day)
-
-    # The reports near a changed one, then to a fixed point every report of a published incident that has one
-    # (members and summaries) and the partner of a correction pair. Not exact: resolve() links reports in chains
-    # (a coarse report joins the one finer cluster that fits, a summary covers what its period holds), so a change
-    # can reach further than ``margin``; closing over the neighbourhood of every pulled-in report as well would be
-    # exact but takes in nearly everything on dense data (99.9 % of the 10k benchmark's reports).
-    todo = dirty | near(dirty)
-    ev_ids = events["event_id"].combine_chunks()
-    rep_ev, rep_inc = p_rep["event_id"].combine_chunks(), p_rep["incident_id"].combine_chunks()
-    pairs = [(a, b) for a, b in (merge or ())]
-    touched = pa.array([], pa.string())
-    for _ in range(1000):
-        if todo.mean() > MAX_INCREMENTAL_SHARE:
-            return None
-        ids = ev_ids.filter(pa.array(todo))
-        touched = pc.unique(rep_inc.filter(pc.is_in(rep_ev, value_set=ids)))
-        members = pc.unique(rep_ev.filter(pc.is_in(rep_inc, value_set=touched)))
-        extra = set()
-        if pairs:
-            idset = set(ids.to_pylist())
-            extra = {b for a, b in pairs if a in idset} | {a for a, b in pairs if b in idset}
-        more = pc.is_in(ev_ids, value_set=pa.concat_arrays([members, pa.array(sorted(extra), pa.string())])).to_numpy(
-            zero_copy_only=False) & ~todo
-        if not more.any():
-            break
-        todo |= more
-    else:
-        return None
-    keep_inc = pc.invert(pc.is_in(p_inc["incident_id"], value_set=touched))
-    kept = conform("incidents", p_inc.filter(keep_inc))
-    kept_reports = conform("incident_reports", p_rep.filter(pc.invert(pc.is_in(p_rep["incident_id"], value_set=touched))))
-    return todo, kept, kept_reports, p_rep.filter(pc.is_in(p_rep["incident_id"], value_set=touched))
+    return resolve_incremental(events, articles, ctx.settings, pq.read_table(state_path),
+                               conform("incidents", p_inc), conform("incident_reports", p_rep),
+                               max_share=MAX_INCREMENTAL_SHARE)
 
 
 def _sorted_resolution(incidents: pa.Table, reports: pa.Table) -> tuple[pa.Table, pa.Table]:
@@ -1027,10 +956,11 @@ def _sorted_resolution(incidents: pa.Table, reports: pa.Table) -> tuple[pa.Table
 def resolve_incidents(ctx: RunContext, events_path: Path, articles_path: Path) -> dict:
     """Merge reports across articles into incidents (ids stable against the previous publication).
 
-    Incremental: with a previous publication resolved under the same rules, only the reports around what changed
-    are resolved again (``_incremental_resolution``); the other published incidents are carried over unchanged.
+    Incremental: with a previous publication resolved under the same rules, only the groups and days a change can
+    reach are resolved again and the other published incidents are carried over (``_incremental_resolution``);
+    the result is the same as resolving everything.
     """
-    from rasd.resolve import resolve
+    from rasd.resolve import resolve_full
 
     events = pq.read_table(events_path)
     articles = conform("articles", pq.read_table(articles_path))
@@ -1042,28 +972,29 @@ def resolve_incidents(ctx: RunContext, events_path: Path, articles_path: Path) -
         merge, split = corr.merge_pairs, corr.split_ids
     key = _resolve_key(ctx.settings, merge, split)
     plan = _incremental_resolution(ctx, events, articles, key, merge, split)
-    resolved_reports = events.num_rows
+    redone = None
     if plan is not None:
-        todo, kept, kept_reports, previous = plan
-        sub = events.filter(pa.array(todo))
-        incidents, reports = resolve(sub, articles, ctx.settings, previous, force_merge=merge, force_split=split)
-        incidents, reports = conform("incidents", incidents), conform("incident_reports", reports)
-        clash = pc.any(pc.is_in(incidents["incident_id"], value_set=kept["incident_id"].combine_chunks())).as_py()
-        if clash:  # a new incident took the id of one carried over (an event that moved back): resolve everything
-            plan = None
-        else:
-            incidents, reports = _sorted_resolution(pa.concat_tables([kept, incidents]), pa.concat_tables([kept_reports, reports]))
-            resolved_reports = sub.num_rows
-    if plan is None:
+        incidents, reports, state, info = plan
+        incidents, reports = _sorted_resolution(incidents, reports)
+        resolved_reports, redone = info["resolved"], info.get("redone_ids")
+    else:
         previous = read_table(ctx.layout.current_publication(), "incident_reports")
-        incidents, reports = resolve(events, articles, ctx.settings, previous, force_merge=merge, force_split=split)
+        incidents, reports, state = resolve_full(events, articles, ctx.settings, previous, force_merge=merge,
+                                                 force_split=split)
+        resolved_reports = events.num_rows
     (ctx.work / RESOLVED).write_text(json.dumps({"key": key, "events": events.num_rows, "resolved": resolved_reports}),
                                      encoding="utf-8")
+    pq.write_table(state, ctx.work / RESOLVE_STATE)
     inc_path, rep_path = ctx.work / "incidents.parquet", ctx.work / "incident_reports.parquet"
     pq.write_table(conform("incidents", incidents), inc_path)
     pq.write_table(conform("incident_reports", reports), rep_path)
-    return {"incidents": str(inc_path), "incident_reports": str(rep_path),
-            "counts": {"incidents": incidents.num_rows, "reports": reports.num_rows, "resolved_reports": resolved_reports}}
+    out = {"incidents": str(inc_path), "incident_reports": str(rep_path),
+           "counts": {"incidents": incidents.num_rows, "reports": reports.num_rows, "resolved_reports": resolved_reports}}
+    if redone is not None:  # the incidents resolved again; the others are the published rows, unchanged
+        redone_path = ctx.work / "incidents.redone.parquet"
+        pq.write_table(pa.table({"incident_id": redone}), redone_path)
+        out["redone"] = str(redone_path)
+    return out
 
 
 def validate_incidents(ctx: RunContext, paths: dict) -> dict:
@@ -1079,7 +1010,16 @@ def validate_incidents(ctx: RunContext, paths: dict) -> dict:
     place_ids = _gazetteer_ids()
     prev_pub = _previous_row_checks(ctx, _row_rules_key(ctx.settings, place_ids))
     prev_inc = read_table(prev_pub, "incidents") if prev_pub is not None else None
-    todo = ~_unchanged(conform("incidents", incidents), conform("incidents", prev_inc) if prev_inc is not None else None)
+    if prev_inc is not None and paths.get("redone"):
+        # an incremental resolve carried the other incidents over from the publication: only those it resolved
+        # again can differ from a published row
+        redone = pq.read_table(paths["redone"])["incident_id"].combine_chunks()
+        todo = pc.is_in(incidents["incident_id"], value_set=redone).to_numpy(zero_copy_only=False)
+        rows = np.flatnonzero(todo)
+        prev_redone = prev_inc.filter(pc.is_in(prev_inc["incident_id"], value_set=redone))
+        todo[rows] = ~_unchanged(conform("incidents", incidents.take(pa.array(rows))), conform("incidents", prev_redone))
+    else:
+        todo = ~_unchanged(conform("incidents", incidents), conform("incidents", prev_inc) if prev_inc is not None else None)
     keep_inc = None
     if todo.all():
         quarantine, keep = row_checks({"incidents": incidents}, ctx.settings, place_ids)

@@ -30,6 +30,9 @@ LOOSE_SUB_EVENT_TYPES = frozenset({"Battles", "Explosions/Remote violence"})
 # Actor names that say nothing about who acted; they never contradict a named actor.
 GENERIC_ACTOR_PREFIXES = ("unidentified", "unknown", "civilians", "local residents")
 BUCKET_DAYS = 7  # width of the date buckets used for blocking (not a threshold: any width gives the same result)
+# Clustering runs in consecutive segments of this many days (Monday-aligned, from the oldest), so that a report's
+# incident depends on a bounded stretch of time (docs/resolution.md, "Segments"); 14-56 days change little.
+SEGMENT_DAYS = 28
 _INF = math.inf
 
 
@@ -505,6 +508,72 @@ def _cluster(reports: list[_Report], idxs: list[int], settings, day_level: bool)
     return [sorted(cl.multi[i], key=rank) if i in cl.multi else [i] for i in idxs if cl.of[i] == i]
 
 
+def _segment(day: int) -> int:
+    """Segment of a day ordinal: SEGMENT_DAYS-day stretches starting on a Monday (ordinal 1 is a Monday)."""
+    return (day - 1) // SEGMENT_DAYS
+
+
+def _halo(settings, day_level: bool) -> int:
+    """How many days into the next segment a cluster of a segment can reach (its members are pairwise compatible)."""
+    return settings.merge_date_slack_days + (0 if day_level else max(PERIOD_DAYS.values()) - 1)
+
+
+def _segmented(reports: list[_Report], idxs: list[int], settings, day_level: bool,
+               frozen: dict[int, str] | None = None, late: dict[int, tuple[int, str]] | None = None,
+               kept_keys: dict[int, str] | None = None, late_taken: set[int] | None = None) -> list[list[int]]:
+    """:func:`_cluster` segment by segment, oldest first (docs/resolution.md, "Segments").
+
+    A segment's reports are clustered together with the next segment's first ``_halo`` days not yet taken; a cluster
+    whose earliest report is in the segment is kept (taking its reports from the next segment with it), the others
+    are left to the next segment. So a report's cluster depends on the reports of its segment and the halo, and on
+    what the previous segment took. ``frozen``: reports whose cluster is already known (by cluster key), kept as is.
+    ``late`` (report -> (first day B of a segment, cluster key)): reports from B on whose segments are not made again;
+    they only serve as the halo of the segments before B, and those no cluster there takes keep their cluster (with
+    the frozen reports of the same key).
+    ``kept_keys`` is filled with the key of each kept (frozen or late) cluster, by its first report, and
+    ``late_taken`` with the late reports a cluster of a segment before their B took.
+    """
+    out = []
+    keep: dict[str, list[int]] = defaultdict(list)  # kept clusters by key
+    if frozen:
+        for i in idxs:
+            key = frozen.get(i)
+            if key is not None:
+                keep[key].append(i)
+        idxs = [i for i in idxs if i not in frozen]
+    order = sorted(idxs, key=lambda k: (reports[k].day, k))
+    days = [reports[k].day for k in order]
+    halo = _halo(settings, day_level)
+    taken: set[int] = set()
+    x, n = 0, len(order)
+    while x < n:
+        nxt = (_segment(days[x]) + 1) * SEGMENT_DAYS + 1  # first day of the next segment
+        y = bisect_left(days, nxt, x)
+        z = bisect_left(days, nxt + halo, y)
+        part = [i for i in order[x:z] if i not in taken] if taken else order[x:z]
+        if late:
+            part = [i for i in part if i not in late or nxt - SEGMENT_DAYS < late[i][0]]
+        for m in _cluster(reports, part, settings, day_level) if part else ():
+            if min(reports[i].day for i in m) < nxt:
+                out.append(m)
+                taken.update(i for i in m if reports[i].day >= nxt)
+        x = y
+    if late:
+        for i in order:
+            if i in late:
+                if i not in taken:
+                    keep[late[i][1]].append(i)
+                elif late_taken is not None:
+                    late_taken.add(i)
+    rank = lambda k: reports[k].rank  # noqa: E731
+    for key, m in keep.items():
+        m.sort(key=rank)
+        out.append(m)
+        if kept_keys is not None:
+            kept_keys[m[0]] = key
+    return out
+
+
 @dataclass
 class _Incident:
     members: list[int]
@@ -580,20 +649,20 @@ def _place_key(inc: _Incident) -> tuple:
     return ("name", (v["location"] or "").casefold(), v["admin2"], v["admin1"])
 
 
-def _apply_summary(reports: list[_Report], summary: list[int], covered: list[_Incident]) -> None:
-    """Raise fatalities_high of the covered incidents so that together they reach the summary's figure.
+def _summary_shares(reports: list[_Report], summary: list[int], covered: list[_Incident]) -> list[int]:
+    """How much summary ``summary`` raises each covered incident's fatalities_high (0 when it does not).
 
-    The excess (summary high minus the sum of the covered incidents' highs) is shared in proportion to
+    The excess (summary high minus the sum of the covered incidents' own highs) is shared in proportion to
     the incidents' fatalities_best (equally when none has one), in whole people by largest remainder.
     """
     highs = [f[3] for f in (_figure(reports[i].fatalities, reports[i].fatalities_qualifier) for i in summary)
              if f is not None]
     if not highs:
-        return
+        return [0] * len(covered)
     total = sum(inc.values["fatalities_high"] or 0 for inc in covered)
     excess = max(highs) - total
     if excess <= 0:
-        return
+        return [0] * len(covered)
     weights = [inc.values["fatalities_best"] or 0 for inc in covered]
     if not sum(weights):
         weights = [1] * len(covered)
@@ -602,9 +671,7 @@ def _apply_summary(reports: list[_Report], summary: list[int], covered: list[_In
     order = sorted(range(len(covered)), key=lambda k: (-(raw[k] - shares[k]), k))
     for k in order[: excess - sum(shares)]:
         shares[k] += 1
-    for inc, share in zip(covered, shares):
-        if share:
-            inc.values["fatalities_high"] = (inc.values["fatalities_high"] or 0) + share
+    return shares
 
 
 def _assign_ids(reports: list[_Report], incidents: list[_Incident], previous: pa.Table | None,
@@ -702,30 +769,63 @@ def resolve(events: pa.Table, articles: pa.Table, settings, previous: pa.Table |
     incidents carried over unchanged when only a subset of the events is resolved); a reserved id in
     ``previous`` is not kept either.
     """
+    incidents, links, _ = _resolve_gc(events, articles, settings, previous, force_merge, force_split, reserved_ids)
+    return incidents, links
+
+
+def _resolve_gc(*args, **kwargs):
     # Hundreds of thousands of small objects and no reference cycles: the cyclic garbage collector would walk
     # them all again and again (~10 % of the time at 300k reports); it is switched off for the call.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _resolve(events, articles, settings, previous, force_merge, force_split, reserved_ids)
+        return _resolve(*args, **kwargs)
     finally:
         if enabled:
             gc.enable()
 
 
-def _resolve(events, articles, settings, previous, force_merge, force_split, reserved_ids):
+def _group(r: _Report) -> tuple:
+    """Reports of different groups (governorate, event type) never meet: resolution is independent per group."""
+    return (r.admin1 or "", r.event_type)
+
+
+def _resolve(events, articles, settings, previous, force_merge, force_split, reserved_ids, frozen=None,
+             emit_from=None, late=None, late_taken=None, expect_taken=None):
+    """resolve(); also returns each report's cluster (its first report's event_id) and incident id.
+
+    ``frozen`` (event_id -> cluster key): reports whose cluster is known and kept. ``late`` (event_id -> (B, cluster
+    key)): reports from day B on whose segments are not clustered again (see :func:`_segmented`); ``late_taken`` (a
+    set) receives the event_ids of those a cluster of an earlier segment took; when they are not ``expect_taken``,
+    returns None at once (the caller moves B on). ``emit_from``
+    ((admin1 or "", event_type) -> list of (first day, end day) ordinals): only the incidents of those groups whose
+    earliest report is in one of those ranges are returned (and given ids); the others only serve as what summaries
+    may cover.
+    """
     reports = _reports(events, articles)
     day_idx = [r.idx for r in reports if r.precision == "day" and r.day is not None]
     summary_idx = [r.idx for r in reports if r.precision != "day" and r.day is not None]
     undated = [r.idx for r in reports if r.day is None]
+    fixed = tail = None
+    kept_keys: dict[int, str] = {}  # first report of a kept cluster -> its key
+    if frozen:
+        fixed = {r.idx: frozen[r.event_id] for r in reports if r.event_id in frozen}
+    if late:
+        tail = {r.idx: late[r.event_id] for r in reports if r.event_id in late}
 
-    daily = [_Incident(m) for m in _cluster(reports, day_idx, settings, day_level=True)]
+    taken_idx: set[int] = set()
+    day_clusters = _segmented(reports, day_idx, settings, True, fixed, tail, kept_keys, taken_idx)
+    summaries = _segmented(reports, summary_idx, settings, False, fixed, tail, kept_keys, taken_idx)
+    if late_taken is not None:
+        late_taken.update(reports[i].event_id for i in taken_idx)
+        if expect_taken is not None and late_taken != expect_taken:
+            return None
+    daily = [_Incident(m) for m in day_clusters]
     daily += [_Incident([i]) for i in undated]  # nothing to match an undated report on: it stands alone
     for inc in daily:
         _describe(reports, inc, settings)
     daily = _apply_overrides(reports, daily, settings, force_merge, force_split)
 
-    summaries = _cluster(reports, summary_idx, settings, day_level=False)
     summaries.sort(key=lambda m: (max(PERIOD_DAYS[reports[i].precision] for i in m), min(reports[i].day for i in m),
                                   reports[m[0]].rank))
     # The blocks (governorate, event type, 7-day bucket) each summary looks in: its own governorate and weeks,
@@ -760,7 +860,10 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
                 index[key].add(k)
                 index[key + (inc.values["place_id"] if geo == 1 else None,)].add(k)
 
+    # Each summary is measured against the incidents' own highs; an incident covered by several summaries takes
+    # the largest raise any of them gives it (so the order of summaries does not matter).
     standalone = []
+    raised: dict[int, int] = {}
     empty: set[int] = set()
     for members, keys in plans:
         cand: set[int] = set()
@@ -769,15 +872,30 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
         covered = _covered(reports, members, daily, cand, inc_geo, settings)
         if covered:
             covered.sort(key=lambda inc: (inc.values["event_date"], reports[inc.members[0]].rank))
-            for inc in covered:
+            for inc, share in zip(covered, _summary_shares(reports, members, covered)):
                 inc.summaries.extend(members)
-            _apply_summary(reports, members, covered)
+                if share > raised.get(id(inc), 0):
+                    raised[id(inc)] = share
         else:
             inc = _Incident(members)
             _describe(reports, inc, settings)
             standalone.append(inc)
+    if raised:
+        for inc in daily:
+            share = raised.get(id(inc))
+            if share:
+                inc.values["fatalities_high"] = (inc.values["fatalities_high"] or 0) + share
 
     incidents = daily + standalone
+    if emit_from is not None:
+        def emitted(inc: _Incident) -> bool:
+            days = [reports[i].day for i in inc.members if reports[i].day is not None]
+            if not days:
+                return True
+            zones = emit_from.get(_group(reports[inc.members[0]]))
+            anchor = min(days)
+            return zones is None or any(lo <= anchor < hi for lo, hi in zones)
+        incidents = [inc for inc in incidents if emitted(inc)]
     _assign_ids(reports, incidents, previous, reserved_ids)
     incidents.sort(key=lambda inc: (inc.values["event_date"] or date.max, inc.incident_id))
     names = [n for n in INCIDENTS.arrow_schema.names if n != "incident_id"]
@@ -795,5 +913,257 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
                 l_ev.append(reports[i].event_id)
                 l_art.append(reports[i].article_id)
                 l_role.append(role)
+    # each report's cluster key (the event_id of the cluster's earliest report) and incident (members only)
+    cluster = [None] * len(reports)
+    for m in day_clusters + summaries:
+        key = kept_keys.get(m[0]) or reports[m[0]].event_id  # a kept cluster keeps its key
+        for i in m:
+            cluster[i] = key
+    for i in undated:
+        cluster[i] = reports[i].event_id
+    incident = [None] * len(reports)
+    for inc in incidents:
+        for i in inc.members:
+            incident[i] = inc.incident_id
+    assignment = pa.table({"event_id": [r.event_id for r in reports], "cluster": cluster, "incident_id": incident},
+                          schema=pa.schema([("event_id", pa.string()), ("cluster", pa.string()),
+                                            ("incident_id", pa.string())]))
     return (pa.Table.from_pydict(inc_cols, schema=INCIDENTS.arrow_schema),
-            pa.Table.from_pydict(link_cols, schema=INCIDENT_REPORTS.arrow_schema))
+            pa.Table.from_pydict(link_cols, schema=INCIDENT_REPORTS.arrow_schema), assignment)
+
+
+# ------------------------------------------------------------------------------------------- incremental resolution
+# The state a resolution leaves for the next run: one row per report with a hash of everything resolution reads of
+# it (its event columns, its article's outlet and publication date), its group, date and kind, its cluster and
+# its incident (members only). See docs/resolution.md, "Incremental resolution".
+STATE_SCHEMA = pa.schema([("event_id", pa.string()), ("h", pa.uint64()), ("admin1", pa.string()),
+                          ("event_type", pa.string()), ("day", pa.int32()), ("kind", pa.int8()),
+                          ("cluster", pa.string()), ("incident_id", pa.string())])
+_DAY, _SUMMARY, _UNDATED = 0, 1, 2
+
+
+def _report_frame(events: pa.Table, articles: pa.Table):
+    """Polars frame, one row per event in ``events`` order: event_id, h, admin1, event_type, day, kind."""
+    import polars as pl
+
+    cols = [c for c in _EVENT_COLUMNS if c in events.column_names]
+    ev = pl.from_arrow(events.select(cols))
+    if not isinstance(ev, pl.DataFrame):
+        ev = ev.to_frame()
+    art = pl.from_arrow(articles.select([c for c in ("article_id", "outlet", "published_at") if c in articles.column_names]))
+    ev = ev.join(art.rename({c: f"_a_{c}" for c in art.columns if c != "article_id"}), on="article_id", how="left",
+                 coalesce=True)
+    h = ev.hash_rows(seed=11)
+    day = (ev["event_date"].cast(pl.Date).cast(pl.Int32) + _EPOCH_ORDINAL) if "event_date" in ev.columns else \
+        pl.Series([None] * ev.height, dtype=pl.Int32)
+    prec = ev["date_precision"] if "date_precision" in ev.columns else pl.Series([None] * ev.height, dtype=pl.Utf8)
+    return pl.DataFrame({
+        "event_id": ev["event_id"], "h": h,
+        "admin1": ev["admin1"].fill_null("") if "admin1" in ev.columns else pl.Series([""] * ev.height),
+        "event_type": ev["event_type"].fill_null(""),
+        "day": day.cast(pl.Int32),
+    }).with_columns(
+        kind=pl.when(pl.col("day").is_null()).then(pl.lit(_UNDATED, pl.Int8))
+        .when(prec.is_in(["week", "month"])).then(pl.lit(_SUMMARY, pl.Int8)).otherwise(pl.lit(_DAY, pl.Int8)))
+
+
+def resolution_state(events: pa.Table, articles: pa.Table, assignment: pa.Table) -> pa.Table:
+    """The state a full resolution of ``events`` leaves (``assignment``: the third result of ``_resolve``)."""
+    import polars as pl
+
+    frame = _report_frame(events, articles).join(pl.from_arrow(assignment), on="event_id", how="left")
+    return frame.to_arrow().cast(STATE_SCHEMA)
+
+
+def resolve_full(events: pa.Table, articles: pa.Table, settings, previous: pa.Table | None = None,
+                 force_merge=(), force_split=()) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """:func:`resolve`, plus the state the next run's :func:`resolve_incremental` starts from."""
+    incidents, links, assignment = _resolve_gc(events, articles, settings, previous, force_merge, force_split, ())
+    return incidents, links, resolution_state(events, articles, assignment)
+
+
+def reach_days(settings) -> int:
+    """How far before a change (in days) incidents can move: a summary covers incidents up to its period plus
+    ``summary_window_slack_days`` on either side away, and its raise depends on every incident it covers."""
+    return 2 * settings.summary_window_slack_days + max(PERIOD_DAYS.values()) + settings.merge_date_slack_days
+
+
+def resolve_incremental(events: pa.Table, articles: pa.Table, settings, state: pa.Table, incidents: pa.Table,
+                        links: pa.Table, max_share: float = 0.5):
+    """Exactly :func:`resolve_full` (same tables, ids included) of ``events`` with ``links`` as previous, computed
+    from the previous run's ``state`` and its published ``incidents`` and ``links`` by re-resolving only the
+    groups (governorate, event type) and days a change can reach. None when more than ``max_share`` of the reports
+    would be resolved again (then resolve everything). Returns ``(incidents, incident_reports, state, info)``.
+
+    The changed reports (new, edited, gone, or in an incident the previous run did not publish) of a group are
+    gathered into zones, one per run of changes close enough in time to interact (:func:`_zones`). In a zone, with
+    S the first day of the segment of (earliest change - halo) and B the first day of the segment after the latest
+    change: clusters of segments before S are unchanged; the segments from S to B are clustered again; the segments
+    from B on are unchanged as long as the segments before B take the same reports beyond B as before (checked; else
+    B moves on one segment); incidents whose earliest report is before T1 = S - reach or from U = B + reach on are
+    unchanged, since every summary that covers them looks only at days before S or from B on; the incidents from T1
+    to U are described again, from the reports from V = T1 - reach to W (what a summary covering one of them can
+    look at), with the clusters outside [S, B) kept as they were.
+    """
+    import polars as pl
+
+    cur = _report_frame(events, articles)
+    old = pl.from_arrow(state)
+    published = pl.from_arrow(incidents.select(["incident_id"]))
+    # incidents the previous resolution made but the quality gate held back are resolved again like changes
+    missing = old.filter(pl.col("incident_id").is_not_null()).join(published, on="incident_id", how="anti")
+    dirty = cur.join(old.select(["event_id", "h"]), on=["event_id", "h"], how="anti")
+    gone = old.join(cur.select(["event_id", "h"]), on=["event_id", "h"], how="anti")
+    cols = ["event_id", "admin1", "event_type", "day", "kind"]
+    changes = pl.concat([dirty.select(cols), gone.select(cols), missing.select(cols)])
+    info = {"events": cur.height, "dirty": dirty.height, "gone": gone.height, "held_back": missing.height}
+    if not changes.height:
+        return incidents, links, state, {**info, "resolved": 0, "redone": 0, "redone_ids": pa.array([], pa.string())}
+    slack = settings.merge_date_slack_days
+    dated = changes.filter(pl.col("kind") != _UNDATED).with_columns(
+        lo=pl.col("day") - pl.when(pl.col("kind") == _SUMMARY).then(_halo(settings, False)).otherwise(slack))
+    extra: dict[tuple, int] = {}  # zone (admin1, event_type, S) -> segments its B moved on
+    for _ in range(_MAX_TRIES):
+        zones = _zones(dated, settings, extra)
+        got = _incremental(events, articles, settings, cur, old, changes, missing, zones, incidents, links, max_share)
+        if got is None:
+            return None
+        if isinstance(got, set):
+            for key in got:
+                extra[key] = extra.get(key, 0) + 1
+            if max(extra.values()) > _MAX_MOVES:
+                return None
+            continue
+        inc, lnk, st, more = got
+        return inc, lnk, st, {**info, **more, "zones": zones.height, "extra_segments": sum(extra.values())}
+    return None
+
+
+_MAX_MOVES = 8  # how many segments a zone's B may move on before everything is resolved (it nearly never moves)
+_MAX_TRIES = 12
+
+
+def _zones(dated, settings, extra: dict):
+    """Per group, one zone per run of changes: a change starts a new zone when its S is two segments or more after
+    the B of the zone before (then no report is in the halo of one zone and clustered again in the next; what the
+    zones read may overlap). Columns: admin1, event_type and the zone's days S, B, T1, U, V, W."""
+    import polars as pl
+
+    reach, halo = reach_days(settings), _halo(settings, False)
+    start = lambda d: ((d - 1) // SEGMENT_DAYS) * SEGMENT_DAYS + 1  # noqa: E731  first day of d's segment
+    rows: list[list] = []
+
+    def bounds(z):
+        s, b = z[2], start(z[3]) + SEGMENT_DAYS * (1 + extra.get((z[0], z[1], z[2]), 0))
+        t1, u = s - reach, b + reach
+        return [z[0], z[1], s, b, t1, u, t1 - reach, u + reach + SEGMENT_DAYS + halo]
+
+    zone = None
+    for a1, et, lo, day in dated.select(["admin1", "event_type", "lo", "day"]).sort(["admin1", "event_type", "lo"]).iter_rows():
+        s = start(lo)
+        if zone is not None and zone[:2] == [a1, et] and s <= bounds(zone)[3] + SEGMENT_DAYS:
+            zone[3] = max(zone[3], day)
+            continue
+        if zone is not None:
+            rows.append(bounds(zone))
+        zone = [a1, et, s, day]
+    if zone is not None:
+        rows.append(bounds(zone))
+    names = ["admin1", "event_type", "S", "B", "T1", "U", "V", "W"]
+    return pl.DataFrame(rows, schema={n: (pl.Utf8 if k < 2 else pl.Int32) for k, n in enumerate(names)}, orient="row")
+
+
+def _incremental(events, articles, settings, cur, old, changes, missing, zones, incidents, links, max_share):
+    """One attempt of resolve_incremental with these zones: its result; or the set of zones (admin1, event_type, S)
+    whose B must move on; or None when there is too much to redo."""
+    import numpy as np
+    import polars as pl
+
+    undated_ids = changes.filter(pl.col("kind") == _UNDATED)["event_id"]
+    group = ["admin1", "event_type"]
+    halo = _halo(settings, False)
+
+    asof = dict(by=group, strategy="backward", check_sortedness=False)
+    # the reports a zone reads: from V (summaries from V - halo: every summary cluster with a report from V on is
+    # then complete; a partial one could cover more than the whole cluster does) to W; the last zone that begins
+    # on or before a report is the one that reaches furthest
+    rows = cur.with_row_index("_row")
+    since = (pl.col("day") + pl.when(pl.col("kind") == _SUMMARY).then(halo).otherwise(0)).cast(pl.Int32).alias("_k")
+    cur_z = rows.filter(pl.col("day").is_not_null()).with_columns(since).sort("_k").join_asof(
+        zones.select([*group, "V", "W"]).sort("V"), left_on="_k", right_on="V", **asof)
+    sub = pl.concat([cur_z.filter(pl.col("V").is_not_null() & (pl.col("day") <= pl.col("W"))).drop(["_k", "V", "W"]),
+                     rows.filter(pl.col("kind").eq(_UNDATED) & pl.col("event_id").is_in(undated_ids.implode()))],
+                    how="diagonal")
+    if sub.height > max_share * max(cur.height, 1):
+        return None
+    # Unchanged reports keep their previous cluster unless it began in [S, B) of a zone (made again). Those in the
+    # halo of a zone's B ([B, B + halo)) whose cluster began from S on are "late": the segments before B may take
+    # them; the other kept ones are frozen.
+    known = sub.join(old.select(["event_id", "h", "cluster"]), on=["event_id", "h"], how="inner")
+    old_anchor = old.join(known.select("cluster").unique(), on="cluster").group_by("cluster").agg(
+        pl.col("day").min().alias("_anchor"))
+    known = known.filter(pl.col("day").is_not_null()).join(old_anchor, on="cluster")
+    spans = zones.select([*group, "S", "B"])
+    known = known.sort("_anchor").join_asof(spans.sort("S"), left_on="_anchor", right_on="S", **asof).with_columns(
+        _free=pl.col("S").is_not_null() & (pl.col("_anchor") < pl.col("B"))).drop(["S", "B"])
+    known = known.sort("day").join_asof(spans.sort("B"), left_on="day", right_on="B", **asof).with_columns(
+        _late=pl.col("B").is_not_null() & (pl.col("day") < pl.col("B") + halo) & (pl.col("_anchor") >= pl.col("S")))
+    frozen_rows = known.filter(~pl.col("_late") & ~pl.col("_free"))
+    frozen = dict(zip(frozen_rows["event_id"].to_list(), frozen_rows["cluster"].to_list()))
+    late_rows = known.filter(pl.col("_late"))
+    late = dict(zip(late_rows["event_id"].to_list(), zip(late_rows["B"].to_list(), late_rows["cluster"].to_list())))
+
+    # the previous incidents resolved again: those whose earliest report is in [T1, U) of a zone, undated ones with
+    # a change, and those held back
+    members = old.filter(pl.col("incident_id").is_not_null())
+    inc_info = members.group_by("incident_id").agg(pl.col("admin1").first(), pl.col("event_type").first(),
+                                                   pl.col("day").min().alias("_anchor"),
+                                                   pl.col("event_id").is_in(undated_ids.implode()).any().alias("_und"))
+    reach = zones.select([*group, "T1", "U"]).sort("T1")
+    in_reach = inc_info.filter(pl.col("_anchor").is_not_null()).sort("_anchor").join_asof(
+        reach, left_on="_anchor", right_on="T1", **asof)
+    redo = pl.concat([in_reach.filter(pl.col("T1").is_not_null() & (pl.col("_anchor") < pl.col("U")))["incident_id"],
+                      inc_info.filter(pl.col("_und"))["incident_id"], missing["incident_id"]]).unique()
+    redo_arr = redo.to_arrow()
+    kept = incidents.filter(pc.invert(pc.is_in(incidents["incident_id"], value_set=redo_arr)))
+    kept_links = links.filter(pc.invert(pc.is_in(links["incident_id"], value_set=redo_arr)))
+
+    mask = np.zeros(events.num_rows, dtype=bool)
+    mask[sub["_row"].to_numpy()] = True
+    sub_events = events.filter(pa.array(mask))
+    sub_articles = articles.filter(pc.is_in(articles["article_id"], value_set=pc.unique(sub_events["article_id"])))
+    previous = links.filter(pc.is_in(links["event_id"], value_set=sub_events["event_id"].combine_chunks()))
+    emit_from: dict[tuple, list] = defaultdict(list)
+    for a1, et, t1, u in zones.select([*group, "T1", "U"]).iter_rows():
+        emit_from[(a1, et)].append((t1, u))
+    late_taken: set[str] = set()
+    expect = set(late_rows.filter(pl.col("_anchor") < pl.col("B"))["event_id"].to_list())
+    got = _resolve_gc(sub_events, sub_articles, settings, previous, (), (), kept["incident_id"].to_pylist(),
+                      frozen=frozen, emit_from=emit_from, late=late, late_taken=late_taken, expect_taken=expect)
+
+    # The segments from B on were kept as they were: right only if the segments before B take the same reports
+    # beyond B as before (they nearly always do); else B moves on.
+    moved = late_rows.filter(pl.col("event_id").is_in(list(late_taken)) != (pl.col("_anchor") < pl.col("B")))
+    if moved.height:
+        return set(moved.select([*group, "S"]).unique().iter_rows())
+    new_inc, new_links, assignment = got
+    a = pl.from_arrow(assignment).join(sub.select(["event_id", *group, "day"]), on="event_id", how="left")
+    a = a.join(a.group_by("cluster").agg(pl.col("day").min().alias("_anchor")), on="cluster", how="left")
+    a = a.sort("_anchor").join_asof(reach, left_on="_anchor", right_on="T1", **asof)
+    out_inc = pa.concat_tables([kept.select(new_inc.schema.names).cast(new_inc.schema), new_inc])
+    out_links = pa.concat_tables([kept_links.select(new_links.schema.names).cast(new_links.schema), new_links])
+
+    # the new state: the sub's reports as just resolved (their incident when it was resolved again, else as before)
+    a = a.join(old.select(["event_id", pl.col("incident_id").alias("_old")]), on="event_id", how="left")
+    a = a.with_columns(incident_id=pl.when(pl.col("_anchor").is_null()
+                                           | (pl.col("T1").is_not_null() & (pl.col("_anchor") < pl.col("U"))))
+                       .then(pl.col("incident_id")).otherwise(pl.col("_old")))
+    assigned = pl.concat([
+        old.join(sub.select("event_id"), on="event_id", how="anti").select(["event_id", "h", "cluster", "incident_id"]),
+        a.select(["event_id"]).join(cur.select(["event_id", "h"]), on="event_id").join(
+            a.select(["event_id", "cluster", "incident_id"]), on="event_id"),
+    ])
+    new_state = cur.join(assigned, on=["event_id", "h"], how="left").to_arrow().cast(STATE_SCHEMA)
+    return out_inc, out_links, new_state, {"resolved": sub_events.num_rows, "redone": len(redo),
+                                           "redone_ids": new_inc["incident_id"], "kept_before": len(frozen),
+                                           "kept_after": len(late)}
