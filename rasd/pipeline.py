@@ -1123,7 +1123,7 @@ def aggregate(ctx: RunContext, articles_path: Path, events_path: Path, resolved:
         shutil.rmtree(staging)
     staging.mkdir(parents=True)
     (staging / "_cache").mkdir()
-    for name in (EXTRACTED, MINHASH, INPUTS, ROW_CHECKS, RESOLVED):  # what the next run reuses instead of recomputing
+    for name in (EXTRACTED, MINHASH, INPUTS, ROW_CHECKS, *RESOLVE_CACHE):  # what the next run reuses instead of recomputing
         if (ctx.work / name).is_file():
             shutil.copy2(ctx.work / name, staging / "_cache" / name)
     prev = ctx.layout.current_publication() if incremental else None
