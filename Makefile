@@ -42,8 +42,10 @@ SIZE ?= 10000
 bench: $(STAMP)
 	$(BIN)/python bench/run_bench.py --size $(SIZE)
 
+# BENCH_CORPUS=.bench/corpus-s7-n10000/part-0000 also times one pass over generated articles (after make bench)
+BENCH_CORPUS ?=
 bench-extract: $(STAMP)
-	$(BIN)/python bench/bench_extract.py --seconds 5
+	$(BIN)/python bench/bench_extract.py --seconds 5 $(if $(BENCH_CORPUS),--corpus $(BENCH_CORPUS) --limit 1000)
 
 # Re-resolve the pins after changing dependencies in pyproject.toml.
 lock:

@@ -134,8 +134,9 @@ def _interrupt(inputs, base_wh, tmp: Path, procs: list) -> dict:
     errors: list = []
     stop = threading.Event()
 
-    def reader():
-        while not stop.is_set():
+    def reader(once: bool = False):
+        while once or not stop.is_set():
+            once = False
             try:
                 con = read_only_connection(wh)
                 n_db = con.execute("select count(*) from articles").fetchone()[0]
@@ -143,7 +144,8 @@ def _interrupt(inputs, base_wh, tmp: Path, procs: list) -> dict:
                 reads.append((n_db, parquet_counts(wh)["articles"]))
             except Exception as e:  # noqa: BLE001 - any reader failure is a finding
                 errors.append(repr(e))
-            time.sleep(0.02)
+            if not stop.is_set():
+                time.sleep(0.02)
 
     t = threading.Thread(target=reader, daemon=True)
     t.start()
@@ -152,6 +154,7 @@ def _interrupt(inputs, base_wh, tmp: Path, procs: list) -> dict:
                            capture_output=True, text=True, env=env(), cwd=ROOT, timeout=600)
     stop.set()
     t.join(timeout=30)
+    reader(once=True)  # a read that starts after the run ended (the thread's last one may straddle the swap)
     obs.update(rerun=rerun, reads=reads, reader_errors=errors, after={**fingerprint(wh), "_code": (v0, code_version())})
     obs["dirs_after"] = _publication_dirs(wh)
     obs["root_after"] = sorted(p.name for p in wh.iterdir())
