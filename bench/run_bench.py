@@ -206,6 +206,9 @@ def run_pipeline(input_dir: Path, warehouse: Path, profile: str | None) -> dict:
     with writer_lock(Layout(Path(warehouse))):
         ctx = st.run("start", lambda: P.start_run(settings, input_dir, warehouse))
         manifests = st.run("plan", lambda: P.plan_batches(ctx), lambda m: {"batches": len(m)})
+        from rasd.quality.gate import preload
+
+        preload()  # as run_steps does: Great Expectations' import overlaps the batch steps
         # ingest and extract on settings.workers processes (RASD_WORKERS / --workers), as rasd run does; each
         # stage's CPU includes the worker processes' (sampled from /proc), its RSS is this process's and, in
         # "peak RSS + workers", the sum over this process and its workers at the same instant.

@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import sys
-import threading
 import time
 from pathlib import Path
 
@@ -14,36 +11,11 @@ from prefect.cache_policies import NONE
 
 from rasd import parallel
 from rasd import pipeline as P
+from rasd.quality.gate import preload
 from rasd.settings import load_settings
 from rasd.warehouse import Layout, writer_lock
 
 TASK = dict(retries=2, retry_delay_seconds=2, cache_policy=NONE)
-_preloading: threading.Thread | None = None
-
-
-def _import_gate() -> None:
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # read by GX when it is imported
-    try:
-        import great_expectations  # noqa: F401
-        from great_expectations.core.expectation_suite import ExpectationSuite  # noqa: F401
-        from great_expectations.expectations.expectation_configuration import ExpectationConfiguration  # noqa: F401
-    except Exception:  # noqa: BLE001 - the quality gate imports it again where it is used, and fails there loudly
-        pass
-
-
-def preload(background: bool = True) -> None:
-    """Import Great Expectations (~5 s of CPU; the row checks need it) ahead of time, once per process: on a thread
-    while the batch steps run, or right here while this process waits anyway (the temporary server starting)."""
-    global _preloading
-    if _preloading is not None or "great_expectations" in sys.modules:
-        return
-    if not background:
-        _import_gate()
-        return
-    _preloading = threading.Thread(target=_import_gate, name="rasd-gx-import", daemon=True)
-    _preloading.start()
-
-
 def _timed(step: str, fn, *args):
     log = get_run_logger()
     t0 = time.perf_counter()
@@ -130,6 +102,7 @@ def _pipeline(ctx: P.RunContext) -> dict:
     """ingest → clean → extract → resolve → validate → aggregate → publish, over batches, as tasks of the calling flow."""
     t0 = time.perf_counter()
     manifests = plan_task(ctx)
+    preload()  # Great Expectations' import overlaps the batch steps (this process mostly waits on them)
     pool = parallel.shared(ctx.run_id)
     pooled = pool is not None and pool.parallel_for(len(manifests))
     ingested = ingest_task.map(unmapped(ctx), manifests, unmapped(pooled)).result()
@@ -180,7 +153,6 @@ def weekly_incidents(
     settings = load_settings(input_dir=input_dir, warehouse=warehouse, dask_address=dask_address, corrections=corrections,
                              workers=workers)
     since_d = dt.date.fromisoformat(since) if since else None
-    preload()
     with writer_lock(Layout(Path(settings.warehouse))):
         ctx = P.start_run(settings, Path(settings.input_dir), Path(settings.warehouse), since_d)
         get_run_logger().info("run %s: %s -> %s", ctx.run_id, ctx.input_dir, ctx.warehouse)

@@ -152,9 +152,7 @@ def plan_batches(ctx: RunContext) -> list[Path]:
     ``inputs.plan.parquet`` in the run folder (the next publication's input record is built from it).
     """
     from rasd.ingest.discover import discover
-    from rasd.quality.gate import preload
 
-    preload()  # Great Expectations' import (seconds) overlaps ingest and extraction instead of delaying validation
     found = discover(ctx.input_dir)
     # an input that cannot be stat'ed has no identity (null size): it is read, and never recorded as published
     idents = [_input_identity(it, ctx.input_dir) or {"source_path": _encodable(it.source_path)} for it in found]
@@ -1287,6 +1285,9 @@ def run_steps(ctx: RunContext, log=print) -> dict:
     t0 = time.perf_counter()
     manifests = plan_batches(ctx)
     from rasd.parallel import BatchPool
+    from rasd.quality.gate import preload
+
+    preload()  # Great Expectations' import (seconds) overlaps the batch steps, not plan (this thread waits on them)
 
     # ingest and extract batch by batch on settings.workers processes (1 = here); outputs in batch order
     with BatchPool(ctx, ctx.settings.workers, log=log) as pool:

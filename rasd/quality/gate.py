@@ -103,10 +103,17 @@ def _import_gx() -> None:
         log.debug("background import of great_expectations failed", exc_info=True)
 
 
-def preload() -> None:
-    """Start importing Great Expectations (~5 s of CPU) on a daemon thread, once per process; ``_validate``'s own
-    import then waits for it (Python's import lock) instead of starting over."""
+def preload(background: bool = True) -> None:
+    """Import Great Expectations (~5 s of CPU) ahead of time, once per process: on a daemon thread while the batch
+    steps keep this process idle (``_validate``'s own import then waits for it through Python's import lock instead
+    of starting over), or right here when the caller is waiting anyway (``background=False``)."""
     global _preload
+    if not background:
+        if _preload is not None:
+            _preload.join()
+        elif "great_expectations" not in sys.modules:
+            _import_gx()
+        return
     if _preload is None and "great_expectations" not in sys.modules:
         _preload = threading.Thread(target=_import_gx, name="rasd-gx-import", daemon=True)
         _preload.start()
