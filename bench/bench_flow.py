@@ -121,32 +121,28 @@ def _patch_parallel(mod):
     BP.run = REC.wrap("pooled", real_run, extra=lambda self, step, path: step)
 
 
-def _patch_task_engine(mod):
-    real = mod.run_task_sync
+def _timed_engine(attr: str, kind: str, param: str):
+    """A patcher that records each call of ``mod.<attr>(<param>, …)`` (its first argument, positional or by keyword)
+    as a ``kind`` span named after that argument's ``name``."""
 
-    @functools.wraps(real)
-    def run_task_sync(task, *a, **k):
-        t0 = time.monotonic()
-        try:
-            return real(task, *a, **k)
-        finally:
-            REC.add("task", t0, time.monotonic(), task.name)
+    def patch(mod):
+        real = getattr(mod, attr)
 
-    mod.run_task_sync = run_task_sync
+        @functools.wraps(real)
+        def timed(*a, **k):
+            t0 = time.monotonic()
+            try:
+                return real(*a, **k)
+            finally:
+                REC.add(kind, t0, time.monotonic(), (a[0] if a else k[param]).name)
+
+        setattr(mod, attr, timed)
+
+    return patch
 
 
-def _patch_flow_engine(mod):
-    real = mod.run_flow
-
-    @functools.wraps(real)
-    def run_flow(flow, *a, **k):
-        t0 = time.monotonic()
-        try:
-            return real(flow, *a, **k)
-        finally:
-            REC.add("flow_run", t0, time.monotonic(), flow.name)
-
-    mod.run_flow = run_flow
+_patch_task_engine = _timed_engine("run_task_sync", "task", "task")
+_patch_flow_engine = _timed_engine("run_flow", "flow_run", "flow")
 
 
 def _patch_flows_weekly(mod):
