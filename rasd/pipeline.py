@@ -556,10 +556,7 @@ def _event_chunks(ctx: RunContext, event_batches: list[Path], reextract: bool, c
     was re-extracted), then the new batches, in that order."""
     prev = [] if reextract else [(f, True) for f in _previous_event_files(ctx.layout)]
     for f, old in [*prev, *((Path(b), False) for b in event_batches)]:
-        pf = pq.ParquetFile(f)
-        cols = [c for c in columns if c in pf.schema_arrow.names] if columns else None
-        for rb in pf.iter_batches(batch_size=_CHUNK_ROWS, columns=cols):
-            t = pa.Table.from_batches([rb])
+        for t in _batches(f, columns or None, _CHUNK_ROWS):
             yield conform("events", t).select(columns) if old and columns else (conform("events", t) if old else t)
 
 
@@ -796,13 +793,10 @@ def _row_rules_key(settings, place_ids: set[str]) -> str:
 
 
 def _row_hashes(t: pa.Table):
-    """One 64-bit hash per row (all columns)."""
-    import numpy as np
-    import polars as pl
+    """One 64-bit hash per row (all columns), as the row-check cache keeps them."""
+    from rasd.publish import row_hashes
 
-    if not t.num_rows:
-        return np.empty(0, dtype=np.uint64)
-    return pl.from_arrow(t).hash_rows(seed=7).to_numpy()
+    return row_hashes(t, seed=7)
 
 
 def _with_published_at(events: pa.Table, articles: pa.Table) -> pa.Table:
@@ -1042,14 +1036,15 @@ def validate_incidents(ctx: RunContext, paths: dict) -> dict:
                                                                      "checked": int(todo.sum())}}
 
 
-def _batches(path: Path, columns: list[str] | None = None):
-    """Record batches of a work file, as tables of at most READ_BATCH_ROWS rows (bounded memory)."""
+def _batches(path: Path, columns: list[str] | None = None, rows: int | None = None):
+    """Record batches of a Parquet file (those of ``columns`` it has), as tables of at most ``rows`` rows (default
+    ``rasd.publish.READ_BATCH_ROWS``): bounded memory."""
     from rasd.publish import READ_BATCH_ROWS
 
     f = pq.ParquetFile(path)
     names = f.schema_arrow.names
     cols = [c for c in columns if c in names] if columns is not None else None
-    for b in f.iter_batches(batch_size=READ_BATCH_ROWS, columns=cols):
+    for b in f.iter_batches(batch_size=rows or READ_BATCH_ROWS, columns=cols):
         yield pa.Table.from_batches([b])
 
 

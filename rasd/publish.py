@@ -49,11 +49,6 @@ def sql_files(sql_dir: Path) -> list[tuple[str, str, str]]:
     return sorted(out, key=lambda t: (t[1] != "table", t[0]))
 
 
-def write_parquet(table: pa.Table, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, folder / f"{WHOLE}.parquet", compression="zstd", row_group_size=ROW_GROUP_ROWS)
-
-
 # ---------------------------------------------------------------- files by month, fingerprints
 
 
@@ -69,12 +64,13 @@ def label(code: int) -> str:
     return UNDATED if code == 0 else WHOLE if code < 0 else f"{code // 100:04d}-{code % 100:02d}"
 
 
-def _row_hashes(t: pa.Table) -> np.ndarray:
+def row_hashes(t: pa.Table, seed: int = 11) -> np.ndarray:
+    """One 64-bit hash per row over all columns (polars; part of ``fingerprint_key`` through its version)."""
     import polars as pl
 
     if not t.num_rows:
         return np.empty(0, dtype=np.uint64)
-    return pl.from_arrow(t).hash_rows(seed=11).to_numpy()
+    return pl.from_arrow(t).hash_rows(seed=seed).to_numpy()
 
 
 def fingerprint_key() -> str:
@@ -101,7 +97,7 @@ def fingerprints(source: Source, writers: "_FileWriters | None" = None, keep: li
             else:
                 keep.clear()
                 kept = -1
-        hashes = _row_hashes(t)
+        hashes = row_hashes(t)
         for code in np.unique(codes):
             idx = np.flatnonzero(codes == code)
             h, n = acc.get(int(code)) or (hashlib.sha256(), 0)

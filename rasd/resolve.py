@@ -1040,7 +1040,7 @@ def resolve_incremental(events: pa.Table, articles: pa.Table, settings, state: p
 
 
 _MAX_MOVES = 8  # how many segments a zone's B may move on before everything is resolved (it nearly never moves)
-_MAX_TRIES = 12
+_MAX_TRIES = 12  # attempts of the whole incremental resolve (zones widened after a failed B check) before a full one
 
 
 def _zones(dated, settings, extra: dict):

@@ -146,7 +146,7 @@ def _patterns(types: TypeLexicon) -> "_Rx":
         from_before=re.compile(rf"(?:^|\s){_alt(c['from_before'])}\s+{_alt(c['settlement_words'] + ('محافظه',))}?\s*$"),
         between=re.compile(rf"(?:^|\s){_alt(c['between'])}\s+{_alt(c['settlement_words'])}?\s*$"),
         direction=re.compile(rf"(?:{_alt(c['direction'])}\s+(?:{_alt(c['direction'])}\s+)?{_alt(c['settlement_words'])}?"
-                         rf"|{_alt(c['locator'])}\s+ل\S*)\s*[\"']?\s*$"),
+                             rf"|{_alt(c['locator'])}\s+ل\S*)\s*[\"']?\s*$"),
         subset=re.compile(rf"{_alt(c['subset'])}\s*(?:{w}\s*){{0,1}}$"),
         others=gated(rf"(?:^|\s|،)(?:{_alt(c['others'])}(?:\s|$)|{_alt(c['others_lead'])}[،,])",
                      c['others'], c['others_lead']),
