@@ -216,10 +216,7 @@ def schema(markdown: bool = typer.Option(True, "--markdown/--json", help="Print 
                               ensure_ascii=False, indent=1))
 
 
-_exit_code = [1]
-
-
-def _exit_without_teardown() -> None:
+def _exit_without_teardown(code: list[int]) -> None:
     """The last exit handler: every other one (Prefect's log and event flushing, the temporary server's stop, the
     worker pool's, logging's) has run and every file is written, so skip the interpreter's teardown, which otherwise
     frees every object of Prefect, Great Expectations and pandas one by one (~1.3 s of CPU) before exiting."""
@@ -228,18 +225,19 @@ def _exit_without_teardown() -> None:
             stream.flush()
         except (OSError, ValueError):
             pass
-    os._exit(_exit_code[0])
+    os._exit(code[0])
 
 
 def main() -> None:
-    atexit.register(_exit_without_teardown)  # registered first, so it runs last
+    code = [1]  # the exit code typer's SystemExit carries, for the last exit handler
+    atexit.register(_exit_without_teardown, code)  # registered first, so it runs last
     try:
         app()  # typer's standalone mode always ends with SystemExit
     except SystemExit as e:
-        _exit_code[0] = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        code[0] = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
         raise
     except KeyboardInterrupt:
-        _exit_code[0] = 130
+        code[0] = 130
         raise
 
 
