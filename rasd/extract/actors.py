@@ -14,10 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import ahocorasick
 import yaml
 
-from rasd.extract.common import PROCLITICS, fast_init
+from rasd.extract.common import PROCLITICS, fast_init, new_automaton
 from rasd.text.normalize import normalize
 
 ACTORS_YAML = Path(__file__).resolve().parent.parent / "data" / "actors.yaml"
@@ -61,7 +60,7 @@ class ActorLexicon:
                 if a not in by_alias[alias]:
                     by_alias[alias].append(a)
         self.by_alias = dict(by_alias)
-        self.automaton = ahocorasick.Automaton()
+        self.automaton = new_automaton()
         for alias, acts in self.by_alias.items():
             self.automaton.add_word(alias, (alias, False, tuple(acts)))
         for alias, acts in self.by_alias.items():

@@ -53,9 +53,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-import ahocorasick
 import yaml
 
+from rasd.extract.common import new_automaton
 from rasd.extract.numbers import DATA_DIR, NumTok, number_lexicon, scan_numbers, tokenize
 from rasd.text.normalize import normalize
 
@@ -430,7 +430,7 @@ _SPACE = " \n\t"
 def _automaton():
     """Aho-Corasick over every trigger surface; hits are checked against whole words."""
     lex = casualty_lexicon()
-    a = ahocorasick.Automaton()
+    a = new_automaton()
     keys = set(lex.triggers) | {f for f in lex.extra_firsts if len(f) >= 3} | {"نفسه", "نفسها"}
     for k in keys:
         a.add_word(k, len(k))

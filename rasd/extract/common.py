@@ -3,6 +3,17 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+try:  # the compiled scanner (rasd/_acscan.c, built by `pip install -e .`); same results as pyahocorasick
+    from rasd._acscan import Automaton as _Automaton
+except ImportError:  # not built (no C compiler): pyahocorasick
+    from ahocorasick import Automaton as _Automaton
+
+
+def new_automaton():
+    """An empty Aho-Corasick automaton: add_word(key, value), make_automaton(), iter(text[, start[, end]])
+    -> (end index, value), by end index and, at one end, longest key first (pyahocorasick's order)."""
+    return _Automaton()
+
 
 def fast_init(cls):
     """A constructor for a frozen dataclass from all its field values in order, without the per-field

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-import ahocorasick
 import yaml
+
+from rasd.extract.common import new_automaton
 
 __all__ = ["DateMention", "find_dates", "load_lexicon"]
 
@@ -195,7 +196,7 @@ class _Grammar:
             self.dispatch[word] = tuple((n, c.match) for n, c in compiled if word in starts[n])
         # Aho-Corasick over "<boundary><clitics><first word>" and single digits: finds every place
         # a branch may start in one C-level pass (a regex tried at every position is ~5x slower).
-        self.ac = ahocorasick.Automaton()
+        self.ac = new_automaton()
         for word in self.dispatch:
             if word == "#":
                 continue

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-import ahocorasick
 import yaml
 
+from rasd.extract.common import new_automaton
 from rasd.schema import ACLED_TAXONOMY
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "event_types.yaml"
@@ -60,7 +60,7 @@ class TypeLexicon:
 
     def __init__(self, doc: dict):
         self.groups: list[Group] = []
-        self.automaton = ahocorasick.Automaton()
+        self.automaton = new_automaton()
         entries: dict[str, list[tuple[str, int]]] = {}
         for i, g in enumerate(doc.get("groups", [])):
             grp = Group(g["type"], g["sub"], g["kind"], int(g["prio"]), g.get("note", ""))

@@ -18,10 +18,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import ahocorasick
 import yaml
 
-from rasd.extract.common import PROCLITICS, fast_init
+from rasd.extract.common import PROCLITICS, fast_init, new_automaton
 from rasd.text.normalize import normalize
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -165,7 +164,7 @@ class Gazetteer:
         self.direction_forms = {c + w for w in cues.get("direction", []) if " " not in w for c in clitics}
         self.governorate_first = set(config.get("governorate_first", []))
         self.not_place_words = {c + w for w in cues.get("not_place", []) for c in ("", "و", "ف")}
-        self.automaton = ahocorasick.Automaton()
+        self.automaton = new_automaton()
         for key, entries in keys.items():
             plain = tuple(e for e in entries if not e.needs_article)
             article = tuple(e for e in entries if e.needs_article)

@@ -1,0 +1,8 @@
+"""Build hook for the optional compiled scanner (rasd._acscan); the project's metadata lives in pyproject.toml.
+
+``optional=True``: without a C compiler the install still succeeds and rasd uses pyahocorasick
+(rasd.extract.common.new_automaton), with the same results.
+"""
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("rasd._acscan", ["rasd/_acscan.c"], optional=True)])

@@ -1,0 +1,135 @@
+"""The compiled Aho-Corasick scanner (rasd/_acscan.c) gives exactly what pyahocorasick gives.
+
+Every extraction automaton (places, actors, trigger stems, casualty seeds, date triggers) is rebuilt in
+pyahocorasick from the same keys and values and both are run on the seed articles, the texts of the
+test cases and edge strings: the (end index, value) lists must be equal, values the very same objects
+(actors caches by id()), in the same order, also on text[start:end] windows.
+"""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import ahocorasick
+import pytest
+
+from rasd.extract import casualties, dates
+from rasd.extract.actors import ActorLexicon
+from rasd.extract.common import new_automaton
+from rasd.extract.event_types import TypeLexicon
+from rasd.extract.places import Gazetteer
+from rasd.text.normalize import clean_chars, fold
+
+acscan = pytest.importorskip("rasd._acscan", reason="compiled scanner not built (pip install -e .)")
+
+ROOT = Path(__file__).resolve().parent.parent
+EDGE = ["", "ا", "حلب", "وبحلب،حلب", "الحلبيةحلب", "\U0001f600حلب\U0001f600", "x" * 50, "قتل\u00a0شاب", " " * 3]
+
+
+def _texts() -> list[str]:
+    texts = [clean_chars(p.read_text(encoding="utf-8")) for p in sorted((ROOT / "data" / "sample").glob("*.txt"))]
+    for p in sorted((ROOT / "tests" / "cases").glob("*.jsonl")):
+        for line in p.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                req = json.loads(line).get("req")
+                if isinstance(req, str):
+                    texts.append(req)
+    return [fold(t) for t in texts] + EDGE
+
+
+class _Twin:
+    """Records every add_word into a compiled and a pyahocorasick automaton (same keys, same values)."""
+
+    made: list["_Twin"] = []
+
+    def __init__(self):
+        self.compiled, self.pure = acscan.Automaton(), ahocorasick.Automaton()
+        _Twin.made.append(self)
+
+    def add_word(self, key, value):
+        a, b = self.compiled.add_word(key, value), self.pure.add_word(key, value)
+        assert a == b, key  # both say whether the key is new (a repeated key replaces the value)
+        return a
+
+    def make_automaton(self):
+        self.compiled.make_automaton()
+        self.pure.make_automaton()
+
+    def iter(self, *a):
+        return self.compiled.iter(*a)
+
+
+@pytest.fixture(scope="module")
+def twins() -> dict:
+    """Every extraction automaton, built afresh (the cached loaders bypassed) through _Twin."""
+    import rasd.extract.actors as actors
+    import rasd.extract.common as common
+    import rasd.extract.event_types as event_types
+    import rasd.extract.places as places
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(common, "_Automaton", _Twin)
+    try:
+        out = {"places": places._load_gazetteer.__wrapped__().automaton,
+               "actors": actors._load_lexicon.__wrapped__().automaton,
+               "types": event_types.TypeLexicon.from_path(event_types.DATA).automaton,
+               "casualties": casualties._automaton.__wrapped__(),
+               "dates": dates._grammar.__wrapped__().ac}
+    finally:
+        mp.undo()
+    assert all(isinstance(t, _Twin) for t in out.values())
+    return out
+
+
+def test_extractors_use_the_compiled_scanner():
+    # A build error must not silently leave rasd on the slower path.
+    assert new_automaton().__class__ is acscan.Automaton
+    for name, a in {"places": Gazetteer.load().automaton, "actors": ActorLexicon.load().automaton,
+                    "types": TypeLexicon.load().automaton, "casualties": casualties._automaton(),
+                    "dates": dates._grammar().ac}.items():
+        assert isinstance(a, acscan.Automaton), name
+
+
+@pytest.mark.parametrize("name", ["places", "actors", "types", "casualties", "dates"])
+def test_same_hits_as_pyahocorasick(name, twins):
+    tw = twins[name]
+    rng = random.Random(7)
+    for t in _texts():
+        got, want = list(tw.compiled.iter(t)), list(tw.pure.iter(t))
+        assert [g[0] for g in got] == [w[0] for w in want], t[:80]
+        assert all(g[1] is w[1] for g, w in zip(got, want)), t[:80]  # the very same value objects
+        if len(t) > 4:
+            s = rng.randrange(0, len(t) // 2)
+            e = rng.randrange(s, len(t) + 1)
+            assert list(tw.compiled.iter(t, s, e)) == list(tw.pure.iter(t, s, e)), t[:80]
+            assert list(tw.compiled.iter(t, s)) == list(tw.pure.iter(t, s)), t[:80]
+
+
+def test_small_automaton_edges():
+    words = ["ا", "اب", "ب", "باب", "ابا", "بابا", "\U0001f600", "a\U0001f600b", "حلب", "لب"]
+    c, p = acscan.Automaton(), ahocorasick.Automaton()
+    for i, w in enumerate(words + ["اب"]):  # "اب" twice: the second value replaces the first
+        assert c.add_word(w, i) == p.add_word(w, i)
+    c.make_automaton()
+    p.make_automaton()
+    assert len(c) == len(p)
+    for t in ["", "بابابا", "ابابا\U0001f600", "a\U0001f600b\U0001f600", "حلبلب", "xxاب", "ببب"]:
+        assert list(c.iter(t)) == list(p.iter(t)), t
+        for s in range(len(t) + 1):
+            assert list(c.iter(t, s, len(t) - 1)) == list(p.iter(t, s, len(t) - 1)), (t, s)
+    empty = acscan.Automaton()
+    empty.make_automaton()
+    assert list(empty.iter("حلب")) == []
+    fresh = acscan.Automaton()
+    fresh.add_word("حلب", 1)
+    with pytest.raises(AttributeError):
+        fresh.iter("حلب")  # not built yet (pyahocorasick raises AttributeError too)
+
+
+def test_built_module_is_not_stale():
+    # The .so of an editable install sits next to its source; an edited _acscan.c needs `pip install -e .`.
+    src = ROOT / "rasd" / "_acscan.c"
+    so = Path(acscan.__file__)
+    if so.parent == src.parent:
+        assert so.stat().st_mtime >= src.stat().st_mtime, "rasd/_acscan.c changed: rebuild (pip install -e .)"
