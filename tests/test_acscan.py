@@ -133,3 +133,38 @@ def test_built_module_is_not_stale():
     so = Path(acscan.__file__)
     if so.parent == src.parent:
         assert so.stat().st_mtime >= src.stat().st_mtime, "rasd/_acscan.c changed: rebuild (pip install -e .)"
+
+
+_KEY_LEN = {"places": lambda v: v[0], "actors": lambda v: len(v[0]), "types": lambda v: v[1] + len(v[0]),
+            "casualties": lambda v: v, "dates": lambda v: v[2]}
+
+
+@pytest.mark.parametrize("name", ["places", "actors", "types", "casualties", "dates"])
+def test_word_hits_compiled_equals_fallback(name, twins):
+    # iter_words (C) against common._word_hits (the Python loop over pyahocorasick the extractors used before)
+    from rasd.extract.common import PROCLITICS, _word_hits
+
+    tw = twins[name]
+    for t in _texts():
+        for prefixes in (PROCLITICS, None):
+            for word_end in (True, False):
+                got = list(tw.compiled.iter_words(t, prefixes, word_end))
+                want = list(_word_hits(tw.pure, t, _KEY_LEN[name], prefixes, word_end))
+                assert [g[:3] for g in got] == [w[:3] for w in want], (t[:80], prefixes is None, word_end)
+                assert all(g[3] is w[3] for g, w in zip(got, want))
+
+
+def test_word_hits_edges():
+    from rasd.extract.common import PROCLITICS, _word_hits
+
+    c, p = acscan.Automaton(), ahocorasick.Automaton()
+    for w in ("حلب", "لب", "نظام", "ب"):
+        c.add_word(w, len(w))
+        p.add_word(w, len(w))
+    c.make_automaton()
+    p.make_automaton()
+    for t in ["حلب", "بحلب", "وبحلب", "وللنظام", "فبحلب", "اوبحلب", "حلبي", "ووبالحلب", "x\U0001f600بحلب", "ب ب"]:
+        for prefixes in (PROCLITICS, None, {"و", "بال"}):
+            for word_end in (True, False):
+                assert list(c.iter_words(t, prefixes, word_end)) == list(
+                    _word_hits(p, t, lambda v: v, prefixes, word_end)), (t, word_end)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from rasd.extract.common import PROCLITICS, fast_init, new_automaton
+from rasd.extract.common import PROCLITICS, fast_init, new_automaton, word_hits
 from rasd.text.normalize import normalize
 
 ACTORS_YAML = Path(__file__).resolve().parent.parent / "data" / "actors.yaml"
@@ -110,24 +110,8 @@ def find_actors(folded: str, lex: ActorLexicon, published_at: dt.date | None) ->
         published_at = published_at.date()
     found = []
     chosen: dict[int, Actor | None] = {}   # id(acts) -> reading at published_at (acts live in the automaton)
-    # common.proclitic_before, inlined: most automaton hits end inside a word and stop at the first test
-    isalpha = str.isalpha
-    n = len(folded)
     procl = PROCLITICS
-    for end_idx, (key, stripped, acts) in lex.automaton.iter(folded):
-        end = end_idx + 1
-        if end < n and isalpha(folded[end]):
-            continue
-        start = end - len(key)
-        if not start or not isalpha(folded[start - 1]):
-            prefix = ""
-        else:
-            ws = start - 1
-            while ws > 0 and isalpha(folded[ws - 1]) and start - ws <= 4:
-                ws -= 1
-            prefix = folded[ws:start]
-            if prefix not in procl or (ws > 0 and isalpha(folded[ws - 1])):
-                continue
+    for start, end, prefix, (key, stripped, acts) in word_hits(lex.automaton, folded, _key_len, procl):
         if stripped != procl[prefix]:
             continue  # the article belongs to the stripped form only ("للنظام"); "الداعش" is not "داعش"
         k = id(acts)
@@ -161,3 +145,7 @@ _start = operator.attrgetter("start")
 
 
 _new_mention = fast_init(ActorMention)
+
+
+def _key_len(value) -> int:
+    return len(value[0])

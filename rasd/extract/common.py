@@ -15,6 +15,40 @@ def new_automaton():
     return _Automaton()
 
 
+def word_hits(automaton, text: str, key_len, prefixes=None, word_end: bool = True):
+    """(start, end, prefix, value) for each key of ``automaton`` found in ``text`` as a whole word: it does not
+    run on into a letter (when ``word_end``), and it starts a word or follows at most 4 letters that start
+    the word and are one of ``prefixes`` (the Arabic proclitics, PROCLITICS; None: nothing may precede).
+    ``key_len(value)`` is the key's length (used by the pyahocorasick fallback only). In automaton order."""
+    it = getattr(automaton, "iter_words", None)
+    if it is not None:
+        return it(text, prefixes, word_end)
+    return _word_hits(automaton, text, key_len, prefixes, word_end)
+
+
+def _word_hits(automaton, text, key_len, prefixes, word_end):
+    # the same test as rasd/_acscan.c whole_word()
+    isalpha = str.isalpha
+    n = len(text)
+    for end_idx, value in automaton.iter(text):
+        end = end_idx + 1
+        if word_end and end < n and isalpha(text[end]):
+            continue
+        start = end - key_len(value)
+        if not start or not isalpha(text[start - 1]):
+            prefix = ""
+        else:
+            if prefixes is None:
+                continue
+            ws = start - 1
+            while ws > 0 and isalpha(text[ws - 1]) and start - ws <= 4:
+                ws -= 1
+            prefix = text[ws:start]
+            if prefix not in prefixes or (ws > 0 and isalpha(text[ws - 1])):
+                continue
+        yield start, end, prefix, value
+
+
 def fast_init(cls):
     """A constructor for a frozen dataclass from all its field values in order, without the per-field
     ``object.__setattr__`` of the generated ``__init__`` (same object, several times cheaper)."""

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import yaml
 
-from rasd.extract.common import new_automaton
+from rasd.extract.common import new_automaton, word_hits
 from rasd.schema import ACLED_TAXONOMY
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "event_types.yaml"
@@ -104,13 +104,10 @@ class TypeLexicon:
         best: dict[tuple[int, str], Hit] = {}
         get = best.get
         new_hit = _new_hit
-        for end_idx, (stem, lead, vals) in self.automaton.iter(folded):
+        # w: the start of the word (clitics included), never after a letter
+        for w, end, _, (stem, lead, vals) in word_hits(self.automaton, folded, _key_len, None, False):
             ls = len(stem)
-            w = end_idx - ls - lead + 1  # start of the word (prefix included)
-            if w > 0 and isalpha(folded[w - 1]):
-                continue
             start = w + lead
-            end = end_idx + 1
             runs_on = None
             for cat, gi, whole in vals:
                 if whole:
@@ -146,6 +143,11 @@ class TypeLexicon:
 
 _new_hit = functools.partial(tuple.__new__, Hit)  # Hit(*values) without the Python-level __new__
 _START, _END = operator.itemgetter(0), operator.itemgetter(1)
+
+
+def _key_len(value) -> int:
+    stem, lead, _ = value
+    return lead + len(stem)
 
 
 def group_of(lex: TypeLexicon, h: Hit) -> Group:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from rasd.extract.common import PROCLITICS, fast_init, new_automaton
+from rasd.extract.common import PROCLITICS, fast_init, new_automaton, word_hits
 from rasd.text.normalize import normalize
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -565,24 +565,8 @@ def _raw_matches(folded: str, gaz: Gazetteer) -> list[_Raw]:
     after = bisect.bisect_right
     raws = []
     # must end at a word end and start at a word start, after at most proclitics + article
-    # (common.proclitic_before, inlined: most automaton hits end inside a word and stop at the first test)
-    isalpha = str.isalpha
-    n = len(view)
     procl = PROCLITICS
-    for end_idx, (klen, key, plain, article) in gaz.automaton.iter(view):
-        end = end_idx + 1
-        if end < n and isalpha(view[end]):
-            continue
-        start = end - klen
-        if not start or not isalpha(view[start - 1]):
-            prefix = ""
-        else:
-            ws = start - 1
-            while ws > 0 and isalpha(view[ws - 1]) and start - ws <= 4:
-                ws -= 1
-            prefix = view[ws:start]
-            if prefix not in procl or (ws > 0 and isalpha(view[ws - 1])):
-                continue
+    for start, end, prefix, (klen, key, plain, article) in word_hits(gaz.automaton, view, _first, procl):
         with_article = procl[prefix]
         ok = article if with_article else plain
         if ok:
