@@ -7,7 +7,8 @@ Prints the rate by wall clock and by CPU time of this process (time.process_time
 with other work the CPU-time figure is the one to compare. ``--corpus DIR`` also times one pass over the
 articles of an input folder (e.g. a generated corpus ``.bench/corpus-s7-n10000/part-0000``), read the way
 the pipeline reads them (rasd.ingest: cleaned text, published_at). The first line says which rasd modules
-run compiled (extension modules) and which as plain Python.
+run compiled (extension modules) and which as plain Python, and which Aho-Corasick automaton the scanners
+use (rasd._acscan when built, else ahocorasick).
 """
 from __future__ import annotations
 
@@ -68,7 +69,11 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=0, help="at most this many articles of --corpus (0 = all)")
     a = ap.parse_args(argv)
     comp, pure = compiled_modules()
-    print(f"compiled: {', '.join(comp) or 'none'}; pure Python: {', '.join(pure) or 'none'}")
+    from rasd.extract.common import new_automaton
+
+    scanner = type(new_automaton()).__module__  # rasd._acscan (built by pip install -e .) or ahocorasick
+    print(f"compiled: {', '.join(comp) or 'none'}; pure Python: {', '.join(pure) or 'none'}; "
+          f"automaton: {scanner}")
     arts = articles()
     t0 = time.perf_counter()
     ex = Extractor.load()

@@ -140,3 +140,19 @@ def test_offsets_and_order(lex):
 def test_loaded_once(lex):
     assert ActorLexicon.load() is lex
     assert lex.get("isis").name == "Islamic State (ISIS)"
+
+
+def test_cached_readings_follow_the_day(monkeypatch):
+    # find_actors keeps each day's alias readings on the lexicon; alternating days, and a cache cleared
+    # past its size, must give what a fresh lexicon gives for that day.
+    import rasd.extract.actors as actors_mod
+
+    text = "اشتباكات بين قوات النظام والجيش السوري وقوى الامن الداخلي في درعا"
+    days = [dt.date(2022, 10, 15), dt.date(2025, 3, 7), None, dt.date(2022, 10, 15), FALL, None, dt.date(2025, 3, 7)]
+    want = {d: ids(text, ActorLexicon(list(ActorLexicon.load().actors.values())), d) for d in set(days)}
+    assert want[dt.date(2022, 10, 15)] != want[dt.date(2025, 3, 7)]  # the readings really differ
+    monkeypatch.setattr(actors_mod, "_MAX_DAYS", 2)
+    lex = ActorLexicon(list(ActorLexicon.load().actors.values()))
+    for d in days * 2:
+        assert ids(text, lex, d) == want[d], d
+    assert len(lex._readings) <= 2

@@ -20,6 +20,7 @@ from rasd.extract.common import PROCLITICS, fast_init, new_automaton, word_hits
 from rasd.text.normalize import normalize
 
 ACTORS_YAML = Path(__file__).resolve().parent.parent / "data" / "actors.yaml"
+_MAX_DAYS = 1024  # publication days whose alias readings are kept (each: at most one entry per alias); 64-65536
 
 @dataclass(frozen=True)
 class Actor:
@@ -69,6 +70,18 @@ class ActorLexicon:
             if alias.startswith("ال") and len(bare) >= 3 and bare not in self.by_alias:
                 self.automaton.add_word(bare, (bare, True, tuple(acts)))
         self.automaton.make_automaton()
+        # day -> {id(acts): the reading of those actors on that day}: the same few dates recur across a
+        # batch, and choosing a reading is most of the cost of an alias hit. Cleared past _MAX_DAYS days.
+        self._readings: dict[dt.date | None, dict[int, Actor | None]] = {}
+
+    def readings_on(self, day: dt.date | None) -> dict[int, Actor | None]:
+        """The cache of readings for ``day`` (keyed by id() of an automaton value's actors tuple)."""
+        r = self._readings.get(day)
+        if r is None:
+            if len(self._readings) >= _MAX_DAYS:
+                self._readings.clear()
+            r = self._readings[day] = {}
+        return r
 
     def get(self, actor_id: str) -> Actor | None:
         return self.actors.get(actor_id)
@@ -109,7 +122,7 @@ def find_actors(folded: str, lex: ActorLexicon, published_at: dt.date | None) ->
     if isinstance(published_at, dt.datetime):
         published_at = published_at.date()
     found = []
-    chosen: dict[int, Actor | None] = {}   # id(acts) -> reading at published_at (acts live in the automaton)
+    chosen = lex.readings_on(published_at)  # id(acts) -> reading at published_at (acts live in the automaton)
     procl = PROCLITICS
     for start, end, prefix, (key, stripped, acts) in word_hits(lex.automaton, folded, _key_len, procl):
         if stripped != procl[prefix]:
