@@ -41,11 +41,8 @@ def _texts() -> list[str]:
 class _Twin:
     """Records every add_word into a compiled and a pyahocorasick automaton (same keys, same values)."""
 
-    made: list["_Twin"] = []
-
     def __init__(self):
         self.compiled, self.pure = acscan.Automaton(), ahocorasick.Automaton()
-        _Twin.made.append(self)
 
     def add_word(self, key, value):
         a, b = self.compiled.add_word(key, value), self.pure.add_word(key, value)
