@@ -15,7 +15,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 venv: $(STAMP)
 
 # The environment is created from the committed lock, then rasd itself is installed without deps.
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml setup.py rasd/_acscan.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
@@ -54,4 +54,5 @@ lock:
 	/tmp/rasd-lock/bin/pip freeze --exclude-editable | grep -v '^rasd' > requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build
+	rm -f rasd/_acscan*.so
