@@ -277,21 +277,28 @@ def _row_ids(t: pa.Table) -> np.ndarray:
     return np.ascontiguousarray(both).view("S16").ravel()
 
 
-def _read_files(name: str, paths: list[Path]) -> pa.Table:
-    parts = [conform(name, pq.read_table(p)) for p in paths if p.is_file()]
-    return pa.concat_tables(parts) if parts else TABLES[name].arrow_schema.empty_table()
-
-
 def row_changes(name: str, old_files: list[Path], new_files: list[Path]) -> tuple[pa.Table, pa.Table]:
     """(keys of the rows to delete, rows to insert) that turn the rows of ``old_files`` into those of ``new_files``:
     rows found (every column equal) on both sides are left alone, so a month file that gained one row costs one
-    insert, not the month. Reads only the changed files."""
-    old = _read_files(name, old_files)
-    old_ids = _row_ids(old)
-    new = _read_files(name, new_files)
-    new_ids = _row_ids(new)
-    gone = old.select(list(TABLES[name].key)).filter(pa.array(~np.isin(old_ids, new_ids)))
-    return gone, new.filter(pa.array(~np.isin(new_ids, old_ids)))
+    insert, not the month. Reads only the changed files, one at a time; keeps their row ids, the old rows' keys and
+    the rows to insert."""
+    key = list(TABLES[name].key)
+    old_ids, old_keys = [np.empty(0, dtype="S16")], [TABLES[name].arrow_schema.empty_table().select(key)]
+    for p in old_files:
+        if p.is_file():
+            t = conform(name, pq.read_table(p))
+            old_ids.append(_row_ids(t))
+            old_keys.append(t.select(key))
+    old = np.concatenate(old_ids)
+    new_ids, inserts = [np.empty(0, dtype="S16")], [TABLES[name].arrow_schema.empty_table()]
+    for p in new_files:
+        if p.is_file():
+            t = conform(name, pq.read_table(p))
+            ids = _row_ids(t)
+            new_ids.append(ids)
+            inserts.append(t.filter(pa.array(~np.isin(ids, old))))
+    gone = pa.concat_tables(old_keys).filter(pa.array(~np.isin(old, np.concatenate(new_ids))))
+    return gone, pa.concat_tables(inserts)
 
 
 def update_database(staging: Path, previous: Path, changes: dict[str, list[str]], expected_rows: dict[str, int],
