@@ -277,6 +277,14 @@ def _row_ids(t: pa.Table) -> np.ndarray:
     return np.ascontiguousarray(both).view("S16").ravel()
 
 
+def _member(ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
+    """Mask of ``ids`` found in ``sorted_ids`` (sorted once, searched per file)."""
+    if not len(sorted_ids) or not len(ids):
+        return np.zeros(len(ids), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return sorted_ids[at] == ids
+
+
 def row_changes(name: str, old_files: list[Path], new_files: list[Path]) -> tuple[pa.Table, pa.Table]:
     """(keys of the rows to delete, rows to insert) that turn the rows of ``old_files`` into those of ``new_files``:
     rows found (every column equal) on both sides are left alone, so a month file that gained one row costs one
@@ -290,14 +298,15 @@ def row_changes(name: str, old_files: list[Path], new_files: list[Path]) -> tupl
             old_ids.append(_row_ids(t))
             old_keys.append(t.select(key))
     old = np.concatenate(old_ids)
+    old_sorted = np.sort(old)
     new_ids, inserts = [np.empty(0, dtype="S16")], [TABLES[name].arrow_schema.empty_table()]
     for p in new_files:
         if p.is_file():
             t = conform(name, pq.read_table(p))
             ids = _row_ids(t)
             new_ids.append(ids)
-            inserts.append(t.filter(pa.array(~np.isin(ids, old))))
-    gone = pa.concat_tables(old_keys).filter(pa.array(~np.isin(old, np.concatenate(new_ids))))
+            inserts.append(t.filter(pa.array(~_member(ids, old_sorted))))
+    gone = pa.concat_tables(old_keys).filter(pa.array(~_member(old, np.sort(np.concatenate(new_ids)))))
     return gone, pa.concat_tables(inserts)
 
 
