@@ -23,9 +23,9 @@ decision and its score are logged. Documented in docs/resolution.md ("Undated ar
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -67,36 +67,91 @@ def _relative_events(extractor, article: dict, weekday: int, ref: dt.date) -> li
     return out
 
 
-def _dated_index(events: pa.Table, place_ids: set[str]) -> dict[str, list[tuple[dt.date, str, str]]]:
-    """Day-precision dated events at the given places: place_id -> [(date, event_type, article_id)]."""
-    idx: dict[str, list] = defaultdict(list)
-    if not place_ids or events.num_rows == 0:
-        return idx
-    cols = ["place_id", "event_date", "date_precision", "event_type", "article_id"]
-    t = events.select(cols)
-    mask = pc.is_in(t["place_id"], value_set=pa.array(sorted(place_ids), pa.string()))
-    for r in t.filter(mask).to_pylist():
-        if r["event_date"] is not None and r["date_precision"] == "day":
-            idx[r["place_id"]].append((r["event_date"], r["event_type"], r["article_id"]))
-    return idx
+_EPOCH = dt.date(1970, 1, 1)  # date32 counts days from here; that day was a Thursday (weekday 3)
 
 
-def _scores(rel: list[dict], idx, weekday: int, article_id: str, latest: dt.date) -> dict[dt.date, float]:
-    scores: dict[dt.date, float] = defaultdict(float)
+def _day(d: dt.date) -> int:
+    return (d - _EPOCH).days
+
+
+class _DatedIndex:
+    """Day-precision dated reports at the given places, as numpy arrays sorted by (place, day, event type): one
+    row per distinct (place, day, event type), with ``sole``, the code of the only article reporting it (an index
+    into ``article_ids``; -1 for an article not in it), or -2 when several articles do. A report of the article
+    being dated never votes for it; ``sole`` says whether anything is left once that article is set aside."""
+
+    def __init__(self, events: pa.Table, place_ids: set[str], article_ids: list[str]):
+        self.bounds: dict[str, tuple[int, int]] = {}
+        self.types: dict[str | None, int] = {None: -1}
+        empty = np.zeros(0, dtype=np.int64)
+        self.day = self.type = self.sole = empty
+        place_ids = {p for p in place_ids if p is not None}
+        if not place_ids or events.num_rows == 0:
+            return
+        places = pa.array(sorted(place_ids), pa.string())
+        t = events.select(["place_id", "event_date", "date_precision", "event_type", "article_id"])
+        t = t.filter(pc.and_(pc.and_(pc.is_in(t["place_id"], value_set=places), pc.is_valid(t["event_date"])),
+                             pc.equal(t["date_precision"], "day")))
+        if not t.num_rows:
+            return
+        kinds = pc.unique(pc.drop_null(t["event_type"].combine_chunks()))
+        self.types.update({k: i for i, k in enumerate(kinds.to_pylist())})
+
+        def codes(col, value_set, missing):
+            got = pc.index_in(col, value_set=value_set)
+            return pc.fill_null(got, missing).to_numpy(zero_copy_only=False).astype(np.int64)
+
+        place = codes(t["place_id"], places, -1)
+        day = pc.fill_null(pc.cast(t["event_date"], pa.int32()), 0).to_numpy(zero_copy_only=False).astype(np.int64)
+        kind = codes(t["event_type"], kinds, -1)
+        art = codes(t["article_id"], pa.array(article_ids, pa.string()), -1)
+        order = np.lexsort((art, kind, day, place))
+        place, day, kind, art = place[order], day[order], kind[order], art[order]
+        new = np.ones(len(place), dtype=bool)
+        new[1:] = (place[1:] != place[:-1]) | (day[1:] != day[:-1]) | (kind[1:] != kind[:-1])
+        starts = np.flatnonzero(new)
+        lo, hi = np.minimum.reduceat(art, starts), np.maximum.reduceat(art, starts)
+        self.day, self.type, self.sole = day[starts], kind[starts], np.where(lo == hi, lo, -2)
+        gplace = place[starts]
+        firsts = np.flatnonzero(np.r_[True, gplace[1:] != gplace[:-1]])
+        ends = np.r_[firsts[1:], len(gplace)]
+        names = places.to_pylist()
+        self.bounds = {names[gplace[i]]: (int(i), int(j)) for i, j in zip(firsts, ends)}
+
+
+def _scores(rel: list[dict], idx: _DatedIndex, weekday: int, own: int, latest: dt.date) -> tuple[np.ndarray, np.ndarray]:
+    """(publication days as date32 values, their scores) for one undated article (``own``: its code in ``idx``):
+    each relative event adds, for every candidate date, the best vote of a dated report (of another article) of
+    its place that the event would fall on; the candidate must fall on ``weekday`` and not after ``latest``."""
+    ps, ws = [], []
+    last = _day(latest)
     for r in rel:
-        best: dict[dt.date, float] = {}
-        for day, etype, aid in idx.get(r["place_id"], ()):
-            if aid == article_id:
-                continue
-            w = SAME_TYPE if etype == r["event_type"] else OTHER_TYPE
-            # the publication dates p with p + offset <= day < p + offset + span, on the right weekday
-            for k in range(r["span"]):
-                p = day - dt.timedelta(days=r["offset"] + k)
-                if p.weekday() == weekday and p <= latest and w > best.get(p, 0.0):
-                    best[p] = w
-        for p, w in best.items():
-            scores[p] += w
-    return scores
+        span = idx.bounds.get(r["place_id"])
+        if span is None:
+            continue
+        s, e = span
+        day, sole = idx.day[s:e], idx.sole[s:e]
+        w = np.where(idx.type[s:e] == idx.types.get(r["event_type"], -2), SAME_TYPE, OTHER_TYPE)
+        base = day - r["offset"]
+        k0 = (base + 3 - weekday) % 7  # the one shift k in 0..6 that puts p = base - k on the weekday
+        cand_p, cand_w = [], []
+        for k in range(0, r["span"], 7):  # p + offset <= day < p + offset + span
+            p = base - k0 - k
+            ok = (k0 + k < r["span"]) & (p <= last) & (sole != own)
+            cand_p.append(p[ok])
+            cand_w.append(w[ok])
+        p, w = np.concatenate(cand_p), np.concatenate(cand_w)
+        if not len(p):
+            continue
+        days, at = np.unique(p, return_inverse=True)
+        best = np.zeros(len(days))
+        np.maximum.at(best, at, w)  # each relative event counts once per candidate date: its best vote
+        ps.append(days[best > 0])
+        ws.append(best[best > 0])
+    if not ps:
+        return np.zeros(0, dtype=np.int64), np.zeros(0)
+    days, at = np.unique(np.concatenate(ps), return_inverse=True)
+    return days, np.bincount(at, weights=np.concatenate(ws), minlength=len(days))
 
 
 REL_SCHEMA = pa.schema([("article_id", pa.string()), ("weekday", pa.int8()), ("ref", pa.date32()),
@@ -171,13 +226,14 @@ def anchor_undated(articles: pa.Table, events: pa.Table, extractor, settings, ex
         skip |= set(articles.filter(pc.equal(articles["published_at_basis"], BASIS))["article_id"].to_pylist())
     if skip:
         events = events.filter(pc.invert(pc.is_in(events["article_id"], value_set=pa.array(sorted(skip), pa.string()))))
-    idx = _dated_index(events, {r["place_id"] for _, _, _, rel in work for r in rel})
+    ids = [aid for aid, _, _, _ in work]
+    idx = _DatedIndex(events, {r["place_id"] for _, _, _, rel in work for r in rel}, ids)
     decisions, dates = [], {}
-    for aid, wd, ref, rel in work:
-        scores = _scores(rel, idx, wd, aid, ref)
-        ranked = sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
-        best = ranked[0] if ranked else (None, 0.0)
-        second = ranked[1][1] if len(ranked) > 1 else 0.0
+    for own, (aid, wd, ref, rel) in enumerate(work):
+        days, scores = _scores(rel, idx, wd, own, ref)
+        ranked = np.lexsort((days, -scores))[:2]  # highest score first, then the earliest date
+        best = (_EPOCH + dt.timedelta(days=int(days[ranked[0]])), float(scores[ranked[0]])) if len(ranked) else (None, 0.0)
+        second = float(scores[ranked[1]]) if len(ranked) > 1 else 0.0
         if best[0] is None:
             reason = "no dated report of the same places on a matching day"
         elif best[1] < settings.anchor_min_score:

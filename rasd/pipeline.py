@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import json
 import re
 import secrets
@@ -549,31 +550,140 @@ def _previous_event_files(layout: Layout) -> list[Path]:
 
 _CHUNK_ROWS = 65536  # events read, filtered and written at a time by collect_events (~40 MB of Arrow)
 _BUCKET_ROWS = 16384  # events buffered per sort bucket before they are written (16 buckets: ~170 MB at most)
+_MERGE_ROWS = 131072  # new events merged in memory into the already sorted previous ones (~600 bytes each); above
+#                       this, or without a sorted cache, every event goes through the bucket sort; 10k–1M
+_SORTED = (b"rasd.sorted", b"article_id,evidence_start")  # schema metadata of an events file in collect_events' order
+_ORDER = [("article_id", "ascending"), ("evidence_start", "ascending"), ("_pos", "ascending")]  # nulls last
+_NEW_POS = 1 << 62  # positions of this run's new events: after every previous event, as they are read after them
 
 
 def _event_chunks(ctx: RunContext, event_batches: list[Path], reextract: bool, columns: list[str] | None = None):
-    """The run's events as Arrow tables of at most ``_CHUNK_ROWS`` rows: previously extracted ones (unless everything
+    """The run's events as Arrow tables of about ``_CHUNK_ROWS`` rows: previously extracted ones (unless everything
     was re-extracted), then the new batches, in that order."""
-    prev = [] if reextract else [(f, True) for f in _previous_event_files(ctx.layout)]
-    for f, old in [*prev, *((Path(b), False) for b in event_batches)]:
-        for t in _batches(f, columns or None, _CHUNK_ROWS):
-            yield conform("events", t).select(columns) if old and columns else (conform("events", t) if old else t)
+    prev = [] if reextract else _previous_event_files(ctx.layout)
+    old = (conform("events", t) for f in prev for t in _batches(f, columns or None, _CHUNK_ROWS))
+    yield from _coalesced(t.select(columns) if columns else t for t in old)
+    yield from _coalesced(t for b in event_batches for t in _batches(Path(b), columns or None, _CHUNK_ROWS))
+
+
+def _coalesced(tables, rows: int | None = None):
+    """``tables`` (one schema) regrouped, in order, into tables of at least ``rows`` rows (but the last): a filter
+    against a large value set (``pc.is_in`` hashes it on every call) then runs once per chunk, not once per
+    small extract batch."""
+    parts, n, rows = [], 0, rows or _CHUNK_ROWS
+    for t in tables:
+        parts.append(t)
+        n += t.num_rows
+        if n >= rows:
+            yield pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+            parts, n = [], 0
+    if parts:
+        yield pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+
+def _is_sorted(path: Path) -> bool:
+    """The file was written by ``collect_events`` in its order (a cache of an older version was not)."""
+    return (pq.read_schema(path).metadata or {}).get(_SORTED[0]) == _SORTED[1]
+
+
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Columns worth dictionary-encoding in a work file: not the long texts (an article's text, an event's evidence),
+    whose dictionary attempt only costs time before Parquet falls back to plain encoding."""
+    return [n for n in schema.names if n not in ("text", "evidence")]
+
+
+def _ok_article_ids(articles_path: Path) -> pa.Array:
+    """Ids of the articles that are ok and not duplicates: only their events are collected."""
+    arts = pq.read_table(articles_path, columns=["article_id", "status", "duplicate_of"])
+    ok_ids = arts["article_id"].combine_chunks().filter(
+        pc.and_(pc.equal(arts["status"], "ok"), pc.is_null(arts["duplicate_of"])).combine_chunks())
+    return pc.unique(pc.drop_null(ok_ids))
+
+
+def _with_pos(t: pa.Table, start: int) -> pa.Table:
+    import numpy as np
+
+    return t.append_column("_pos", pa.array(np.arange(start, start + t.num_rows, dtype=np.int64)))
+
+
+def _merged_events(prev: Path, kept, new: pa.Table):
+    """The sorted previous events (``prev``, filtered by ``kept``) with the sorted ``new`` ones merged in, as sorted
+    tables. A new event goes after every previous event with a key (article_id, evidence_start) up to its own, so
+    one that sorts after a chunk's last previous row waits for the next chunk (rows of that key may follow)."""
+    import numpy as np
+
+    pending, pos = new, 0
+    for t in _batches(prev, None, _CHUNK_ROWS):
+        t = kept(conform("events", t))
+        if not t.num_rows:
+            continue
+        t, pos = _with_pos(t, pos), pos + t.num_rows
+        if not pending.num_rows:
+            yield t  # already in order
+            continue
+        both = pa.concat_tables([t, pending]).sort_by(_ORDER)
+        last = int(np.flatnonzero(both["_pos"].to_numpy() < _NEW_POS)[-1])
+        yield both.slice(0, last + 1)
+        pending = both.slice(last + 1)
+    if pending.num_rows:
+        yield pending
+
+
+def _bucket_sorted_events(work: Path, chunks):
+    """``chunks`` (tables with ``_pos``) sorted through bucket files by the article id's first character (ids are
+    hex digests: about 1/16 of the events in memory at once), bucket by bucket: the order of one sort of all."""
+    schema = TABLES["events"].arrow_schema.append(pa.field("_pos", pa.int64()))
+    buckets: dict[str, tuple[pq.ParquetWriter, Path]] = {}
+    pending: dict[str, list[pa.Table]] = {}  # rows waiting for their bucket file (written _BUCKET_ROWS at a time)
+    waiting: dict[str, int] = {}
+
+    def flush(k: str) -> None:
+        waiting.pop(k, None)
+        parts = pending.pop(k, [])
+        if not parts:
+            return
+        if k not in buckets:
+            bp = work / f"collect-bucket-{len(buckets):03d}.parquet"
+            buckets[k] = (pq.ParquetWriter(bp, schema), bp)
+        buckets[k][0].write_table(pa.concat_tables(parts).cast(schema))
+
+    try:
+        for t in chunks:
+            first = pc.utf8_slice_codeunits(t["article_id"], 0, 1)
+            for key in pc.unique(first).to_pylist():
+                part = t.filter(pc.equal(first, key)) if key is not None else t.filter(pc.is_null(first))
+                k = "\x00null" if key is None else key
+                pending.setdefault(k, []).append(part)
+                waiting[k] = waiting.get(k, 0) + part.num_rows
+                if waiting[k] >= _BUCKET_ROWS:
+                    flush(k)
+        for k in list(pending):
+            flush(k)
+    finally:
+        paths = {k: bp for k, (_, bp) in buckets.items()}
+        for w, _ in buckets.values():
+            w.close()
+    for k in sorted(paths, key=lambda k: (k == "\x00null", k)):  # nulls last, as sort_by puts them
+        yield pq.read_table(paths[k]).sort_by(_ORDER)
+        Path(paths[k]).unlink()
 
 
 def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Path, reextract: bool = False,
                    pool=None) -> Path:
-    """Previously published events (unless everything was re-extracted) + the new batches, corrections applied.
+    """Previously published events (unless everything was re-extracted) + the new batches, corrections applied,
+    sorted by (article_id, evidence_start), ties in the order read (previous, new batches, anchored articles).
     ``pool``: the run's ``rasd.parallel.BatchPool``, if still open, extracts the articles anchoring dates.
 
-    Streams: events are read, filtered and written ``_CHUNK_ROWS`` at a time; the sort by (article_id,
-    evidence_start) goes through bucket files by the article id's first character (ids are hex digests, so about
-    1/16 of the events is in memory at once), stable as a sort of the whole table."""
-    arts = pq.read_table(articles_path, columns=["article_id", "status", "duplicate_of"])
-    # Only events of articles that are ok and not duplicates.
-    ok_ids = arts["article_id"].combine_chunks().filter(
-        pc.and_(pc.equal(arts["status"], "ok"), pc.is_null(arts["duplicate_of"])).combine_chunks())
-    ok_ids = pc.unique(pc.drop_null(ok_ids))
-    del arts
+    The sorted events as extracted (no correction: a quarantined event or a withdrawn correction is judged afresh
+    every run) are the next run's cache (``events.extracted.parquet``, marked sorted); ``events.parquet`` is that
+    file with the corrections applied (the same file when there are none). Streams: when the previous cache is
+    sorted and the new events fit in memory (``_MERGE_ROWS``, a daily run), they are merged into it in one pass;
+    otherwise every event goes through sort buckets (``_bucket_sorted_events``)."""
+    import numpy as np
+
+    from rasd.publish import link_or_copy
+
+    ok_ids = _ok_article_ids(articles_path)
     dates, anchored = anchor_articles(ctx, articles_path, ok_ids, event_batches, reextract, pool)
     dropped = pa.array(sorted(dates), pa.string())
     corr = None
@@ -584,82 +694,72 @@ def collect_events(ctx: RunContext, event_batches: list[Path], articles_path: Pa
         corr = corr if corr else None
     corr_ids = pa.array(sorted(corr.event_ids), pa.string()) if corr is not None else None
     schema = TABLES["events"].arrow_schema
-    work_schema = schema.append(pa.field("_pos", pa.int64()))
-    buckets: dict[str, tuple[pq.ParquetWriter, Path]] = {}
-    touched: list[pa.Table] = []
-    pending: dict[str, list[pa.Table]] = {}  # rows waiting for their bucket file (written _BUCKET_ROWS at a time)
-    pos = 0
 
-    def spill(t: pa.Table) -> None:
-        """As extracted (the next run reuses these, so a quarantined event or a withdrawn correction is judged
-        afresh every run); then into the sort buckets with its position, and aside when a correction names it."""
-        nonlocal pos
-        t = conform("events", t)
-        extracted.write_table(t)
-        t = t.append_column("_pos", pa.array(range(pos, pos + t.num_rows), pa.int64()))
-        pos += t.num_rows
-        if corr_ids is not None:
-            hit = pc.is_in(t["event_id"], value_set=corr_ids)
-            if pc.any(hit).as_py():
-                touched.append(t.filter(hit))
-        first = pc.utf8_slice_codeunits(t["article_id"], 0, 1)
-        for key in pc.unique(first).to_pylist():
-            part = t.filter(pc.equal(first, key)) if key is not None else t.filter(pc.is_null(first))
-            k = "\x00null" if key is None else key
-            pending.setdefault(k, []).append(part)
-            if sum(x.num_rows for x in pending[k]) >= _BUCKET_ROWS:
-                flush(k)
+    def kept(t: pa.Table) -> pa.Table:
+        """Events of ok articles, not of those anchored now (extracted again), as extracted (no correction)."""
+        keep = pc.is_in(t["article_id"], value_set=ok_ids)
+        if len(dropped):
+            keep = pc.and_(keep, pc.invert(pc.is_in(t["article_id"], value_set=dropped)))
+        t = t.filter(keep)
+        return conform("events", t.drop_columns(["correction"]).append_column("correction", pa.nulls(t.num_rows, pa.string())))
 
-    def flush(k: str) -> None:
-        parts = pending.pop(k, [])
-        if not parts:
-            return
-        if k not in buckets:
-            bp = ctx.work / f"collect-bucket-{len(buckets):03d}.parquet"
-            buckets[k] = (pq.ParquetWriter(bp, work_schema), bp)
-        buckets[k][0].write_table(pa.concat_tables(parts).cast(work_schema))
+    def new_chunks():
+        yield from map(kept, _coalesced(t for b in event_batches for t in _batches(Path(b), None, _CHUNK_ROWS)))
+        if anchored is not None:
+            yield conform("events", anchored)
 
-    extracted = pq.ParquetWriter(ctx.work / EXTRACTED, schema)
-    try:
-        for t in _event_chunks(ctx, event_batches, reextract):
-            keep = pc.is_in(t["article_id"], value_set=ok_ids)
-            if len(dropped):
-                keep = pc.and_(keep, pc.invert(pc.is_in(t["article_id"], value_set=dropped)))
-            t = t.filter(keep)
-            t = t.drop_columns(["correction"]).append_column("correction", pa.nulls(t.num_rows, pa.string()))
-            if t.num_rows:
-                spill(t)
-        if anchored is not None and anchored.num_rows:
-            spill(anchored)
-        for k in list(pending):
-            flush(k)
-    finally:
-        extracted.close()
-        paths = {k: bp for k, (_, bp) in buckets.items()}
-        for w, _ in buckets.values():
-            w.close()
+    prev = [] if reextract else _previous_event_files(ctx.layout)
+    n_new = sum(pq.read_metadata(b).num_rows for b in event_batches) + (anchored.num_rows if anchored is not None else 0)
+    if len(prev) == 1 and _is_sorted(prev[0]) and n_new <= _MERGE_ROWS:
+        new = [t for t in new_chunks() if t.num_rows]
+        new = _with_pos(pa.concat_tables(new) if new else schema.empty_table(), _NEW_POS).sort_by(_ORDER)
+        stream = _merged_events(prev[0], kept, new)
+    else:
+        def chunks():
+            pos = 0
+            prev_chunks = map(kept, _coalesced(conform("events", t) for f in prev for t in _batches(f, None, _CHUNK_ROWS)))
+            for t in itertools.chain(prev_chunks, new_chunks()):
+                if t.num_rows:
+                    yield _with_pos(t, pos)
+                    pos += t.num_rows
+        stream = _bucket_sorted_events(ctx.work, chunks())
+    extracted = ctx.work / EXTRACTED
+    touched, done = [], 0  # rows a correction names, with their row number in the sorted file
+    with pq.ParquetWriter(extracted, schema.with_metadata(dict([_SORTED])), use_dictionary=_dictionary_columns(schema)) as w:
+        for t in stream:
+            if corr_ids is not None:
+                hit = pc.is_in(t["event_id"], value_set=corr_ids)
+                if pc.any(hit).as_py():
+                    rows = pa.array(np.flatnonzero(hit.to_numpy(zero_copy_only=False)) + done, pa.int64())
+                    touched.append(conform("events", t.filter(hit)).append_column("_row", rows))
+            w.write_table(conform("events", t))
+            done += t.num_rows
+    out = ctx.work / "events.parquet"
+    out.unlink(missing_ok=True)
     fixed = None
     if corr is not None:
         from rasd.corrections import apply_event_corrections
 
-        # the rows a correction names, corrected together (unknown ids are reported once, for the whole run)
-        sub = pa.concat_tables(touched) if touched else work_schema.empty_table()
-        fixed = apply_event_corrections(sub.drop_columns(["_pos"]), corr)
-        fixed = conform("events", fixed).append_column("_pos", sub["_pos"])
-    out = ctx.work / "events.parquet"
+        # the rows a correction names, corrected together (unknown ids are reported once, for the whole run); a
+        # corrected row takes its original's place (corrections never change article_id or evidence_start)
+        sub = pa.concat_tables(touched) if touched else schema.append(pa.field("_row", pa.int64())).empty_table()
+        fixed = conform("events", apply_event_corrections(sub.drop_columns(["_row"]), corr))
+    if fixed is None or not fixed.num_rows:
+        # the same rows: one file under both names (neither is written again: later steps write their own files)
+        link_or_copy(extracted, out)
+        return out
+    at = sub["_row"].to_numpy()
     with pq.ParquetWriter(out, schema) as w:
-        for k in sorted(paths, key=lambda k: (k == "\x00null", k)):  # nulls last, as sort_by puts them
-            t = pq.read_table(paths[k])
-            if fixed is not None and fixed.num_rows:
-                mine = pc.is_in(fixed["_pos"], value_set=t["_pos"])
-                if pc.any(mine).as_py():
-                    t = pa.concat_tables([t.filter(pc.invert(pc.is_in(t["_pos"], value_set=fixed["_pos"]))),
-                                          fixed.filter(mine).cast(t.schema)])
-            t = t.sort_by([("article_id", "ascending"), ("evidence_start", "ascending"), ("_pos", "ascending")])
-            w.write_table(conform("events", t.drop_columns(["_pos"])))
-            Path(paths[k]).unlink()
-        if not paths:
-            w.write_table(schema.empty_table())
+        start = 0
+        for t in _batches(extracted, None, _CHUNK_ROWS):
+            t, n = conform("events", t), t.num_rows
+            mine = np.flatnonzero((at >= start) & (at < start + n))
+            if len(mine):
+                take = np.arange(n, dtype=np.int64)
+                take[at[mine] - start] = n + np.arange(len(mine))
+                t = pa.concat_tables([t, fixed.take(pa.array(mine))]).take(pa.array(take))
+            w.write_table(t)
+            start += n
     return out
 
 
@@ -691,7 +791,7 @@ def anchor_articles(ctx: RunContext, articles_path: Path, ok_ids: pa.Array, even
 
     cols = ["article_id", "doc_key", "text", "published_at", "status", "duplicate_of", "language", "outlet",
             "title", "ingested_at"]
-    parts, rels = [], []
+    parts, rels, srcs = [], [], []
     ex = _extractor(ctx)
     for b in event_batches:
         src = _sibling(Path(b), "events-", "new-")
@@ -707,21 +807,26 @@ def anchor_articles(ctx: RunContext, articles_path: Path, ok_ids: pa.Array, even
         if not rel.num_rows:
             continue
         rels.append(rel)
-        # only the candidates' rows: their doc_key, and the text of those anchored (extracted once more)
-        t = pq.read_table(src, columns=[c for c in cols if c in names and c != "ingested_at"])
+        # only the candidates' rows, without their text (read below for those anchored, to extract them once more)
+        t = pq.read_table(src, columns=[c for c in cols if c in names and c not in ("text", "ingested_at")])
         parts.append(t.filter(pc.is_in(t["article_id"], value_set=pc.unique(rel["article_id"].combine_chunks()))))
+        srcs.append(src)
     if not rels:
         return {}, None
     rel = pa.concat_tables(rels)
     places = pc.unique(pc.drop_null(rel["place_id"].combine_chunks()))
-    evidence = [t.filter(pc.and_(pc.is_in(t["article_id"], value_set=ok_ids), pc.is_in(t["place_id"], value_set=places)))
+    # the evidence: dated day-level reports of ok articles at those places (the only ones that vote)
+    evidence = [t.filter(pc.and_(pc.and_(pc.is_in(t["article_id"], value_set=ok_ids), pc.is_in(t["place_id"], value_set=places)),
+                                 pc.and_(pc.is_valid(t["event_date"]), pc.equal(t["date_precision"], "day"))))
                 for t in _event_chunks(ctx, event_batches, reextract,
                                        ["place_id", "event_date", "date_precision", "event_type", "article_id"])]
     evidence = pa.concat_tables(evidence) if evidence else TABLES["events"].arrow_schema.empty_table()
     basis = pq.read_table(articles_path, columns=["article_id", "published_at_basis"])
     exclude = basis.filter(pc.equal(basis["published_at_basis"], BASIS))["article_id"]
+    del basis
     cands = pa.concat_tables(parts, promote_options="default")
     decisions, _ = anchor_undated(cands, evidence, ex, ctx.settings, exclude=exclude, relative=rel, extract=False)
+    del evidence
     (ctx.work / "anchoring.json").write_text(json.dumps(
         [{**asdict(d), "published_at": d.published_at.isoformat() if d.published_at else None} for d in decisions],
         ensure_ascii=False, indent=1), encoding="utf-8")
@@ -730,11 +835,19 @@ def anchor_articles(ctx: RunContext, articles_path: Path, ok_ids: pa.Array, even
         return dates, None
     _write_anchored_dates(articles_path, dates, BASIS)
     # the anchored articles, in decision order, dated: one more extract batch
-    order = [d.article_id for d in decisions if d.published_at is not None]
-    pos = pc.index_in(pa.array(order, pa.string()), value_set=cands["article_id"].combine_chunks())
-    arts = cands.take(pos).select(["article_id", "doc_key", "text", "published_at", "outlet", "title", "language"])
+    order = pa.array([d.article_id for d in decisions if d.published_at is not None], pa.string())
+    texts = []
+    for src, part in zip(srcs, parts):
+        if pc.any(pc.is_in(part["article_id"], value_set=order)).as_py():
+            t = pq.read_table(src, columns=["article_id", "text"])
+            texts.append(t.filter(pc.is_in(t["article_id"], value_set=order)))
+    texts = pa.concat_tables(texts)
+    arts = cands.take(pc.index_in(order, value_set=cands["article_id"].combine_chunks()))
+    arts = arts.append_column(texts.schema.field("text"),
+                              texts["text"].take(pc.index_in(order, value_set=texts["article_id"].combine_chunks())))
+    arts = arts.select(["article_id", "doc_key", "text", "published_at", "outlet", "title", "language"])
     i = arts.schema.get_field_index("published_at")
-    arts = arts.set_column(i, arts.schema.field(i), pa.array([dates[a] for a in order], arts.schema.field(i).type))
+    arts = arts.set_column(i, arts.schema.field(i), pa.array([dates[a] for a in order.to_pylist()], arts.schema.field(i).type))
     batch = ctx.work / "new-anchored.parquet"
     pq.write_table(arts, batch)
     out = pool.run("extract", batch) if pool is not None and pool.workers > 1 and pool.started else extract_batch(ctx, batch)
@@ -749,7 +862,7 @@ def _write_anchored_dates(articles_path: Path, dates: dict, basis_value: str) ->
     ids = pa.array(sorted(dates), pa.string())
     vals = pa.array([dates[a] for a in ids.to_pylist()], schema.field(i).type)
     tmp = articles_path.with_suffix(".anchored.parquet")
-    with pq.ParquetWriter(tmp, schema) as w:
+    with pq.ParquetWriter(tmp, schema, use_dictionary=_dictionary_columns(schema)) as w:
         for rb in src.iter_batches(batch_size=_CHUNK_ROWS):
             t = pa.Table.from_batches([rb], schema=schema)
             pos = pc.index_in(t["article_id"], value_set=ids)
@@ -1108,7 +1221,7 @@ def aggregate(ctx: RunContext, articles_path: Path, events_path: Path, resolved:
     """
     import numpy as np
 
-    from rasd.publish import (BASE_TABLES, PARTITIONS, build_database, database_key, fingerprint_key,
+    from rasd.publish import (BASE_TABLES, PARTITIONS, build_database, database_key, fingerprint_key, link_or_copy,
                               previous_partitions, update_database, write_table_files)
 
     staging = ctx.staging
@@ -1117,8 +1230,8 @@ def aggregate(ctx: RunContext, articles_path: Path, events_path: Path, resolved:
     staging.mkdir(parents=True)
     (staging / "_cache").mkdir()
     for name in (EXTRACTED, MINHASH, INPUTS, ROW_CHECKS, *RESOLVE_CACHE):  # what the next run reuses instead of recomputing
-        if (ctx.work / name).is_file():
-            shutil.copy2(ctx.work / name, staging / "_cache" / name)
+        if (ctx.work / name).is_file():  # a new name for the work file (nothing writes it after this step)
+            link_or_copy(ctx.work / name, staging / "_cache" / name)
     prev = ctx.layout.current_publication() if incremental else None
     prev_parts = previous_partitions(prev)
     if prev_parts is None:

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from rasd.schema import TABLES
+from rasd.schema import TABLES, conform
 from rasd.warehouse import DB_NAME, PUBLISHED_TABLES, Layout
 
 KEEP_PUBLICATIONS = 3  # publications kept on disk (current + previous); 2–10
@@ -144,7 +144,8 @@ class _FileWriters:
             w.close()
 
 
-def _link_or_copy(src: Path, dst: Path) -> None:
+def link_or_copy(src: Path, dst: Path) -> None:
+    """``dst`` as a hard link to ``src``: only for files no one writes again (a new name, not a copy)."""
     try:
         os.link(src, dst)
     except OSError:  # another file system, or links not allowed: a copy is as good, only slower
@@ -167,7 +168,7 @@ def write_table_files(name: str, source: Source, staging: Path, previous: Path |
             and (previous / name / f"{k}.parquet").is_file()}
     todo = [k for k in files if k not in same]
     for k in same:
-        _link_or_copy(previous / name / f"{k}.parquet", folder / f"{k}.parquet")
+        link_or_copy(previous / name / f"{k}.parquet", folder / f"{k}.parquet")
     if todo and not one_pass:
         writers = _FileWriters(folder, schema)
         wanted = set(todo)
@@ -268,28 +269,76 @@ def _sql_outputs(con, sql_dir: Path, create: bool) -> dict[str, pa.Table]:
     return built
 
 
+def _row_ids(t: pa.Table) -> np.ndarray:
+    """128 bits per row over all its columns (two seeded row hashes), as 16-byte strings numpy can match."""
+    if not t.num_rows:
+        return np.empty(0, dtype="S16")
+    both = np.stack([row_hashes(t, seed=101), row_hashes(t, seed=202)], axis=1)
+    return np.ascontiguousarray(both).view("S16").ravel()
+
+
+def _member(ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
+    """Mask of ``ids`` found in ``sorted_ids`` (sorted once, searched per file)."""
+    if not len(sorted_ids) or not len(ids):
+        return np.zeros(len(ids), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return sorted_ids[at] == ids
+
+
+def row_changes(name: str, old_files: list[Path], new_files: list[Path]) -> tuple[pa.Table, pa.Table]:
+    """(keys of the rows to delete, rows to insert) that turn the rows of ``old_files`` into those of ``new_files``:
+    rows found (every column equal) on both sides are left alone, so a month file that gained one row costs one
+    insert, not the month. Reads only the changed files, one at a time; keeps their row ids, the old rows' keys and
+    the rows to insert."""
+    key = list(TABLES[name].key)
+    old_ids, old_keys = [np.empty(0, dtype="S16")], [TABLES[name].arrow_schema.empty_table().select(key)]
+    for p in old_files:
+        if p.is_file():
+            t = conform(name, pq.read_table(p))
+            old_ids.append(_row_ids(t))
+            old_keys.append(t.select(key))
+    old = np.concatenate(old_ids)
+    old_sorted = np.sort(old)
+    new_ids, inserts = [np.empty(0, dtype="S16")], [TABLES[name].arrow_schema.empty_table()]
+    for p in new_files:
+        if p.is_file():
+            t = conform(name, pq.read_table(p))
+            ids = _row_ids(t)
+            new_ids.append(ids)
+            inserts.append(t.filter(pa.array(~_member(ids, old_sorted))))
+    gone = pa.concat_tables(old_keys).filter(pa.array(~_member(old, np.sort(np.concatenate(new_ids)))))
+    return gone, pa.concat_tables(inserts)
+
+
 def update_database(staging: Path, previous: Path, changes: dict[str, list[str]], expected_rows: dict[str, int],
                     sql_dir: Path, temp: Path | None = None) -> dict[str, pa.Table] | None:
-    """staging/rasd.duckdb as a copy of the previous publication's with, for each changed file, the rows of its
-    previous version deleted (by key) and those of its new version inserted; the SQL tables recomputed.
-    None (and no file) when the result does not hold the expected row counts: build it whole instead."""
+    """staging/rasd.duckdb as a copy of the previous publication's with the rows of the changed files updated: rows
+    only in a file's previous version deleted (by key), rows only in its new version inserted (``row_changes``);
+    the SQL tables recomputed. None (and no file) when the result does not hold the expected row counts: build
+    it whole instead."""
     db = staging / DB_NAME
     shutil.copyfile(previous / DB_NAME, db)  # the published file is never opened for writing
     con = _connect(db, temp)
     ok = False
     try:
         con.execute("BEGIN")
-        # every delete before any insert: a row that moved to another file (a new month) is not deleted again
+        # every delete before any insert: a row that moved to another file (a new month) is one row in both lists
+        # of its table when both files changed, so it is neither deleted nor inserted
+        inserts = {}
         for name, labels in changes.items():
-            on = " AND ".join(f't."{k}" = o."{k}"' for k in TABLES[name].key)
-            old = [previous / name / f"{lab}.parquet" for lab in labels]
-            old = [p for p in old if p.is_file()]
-            if old:
-                con.execute(f'DELETE FROM "{name}" AS t USING read_parquet({_files_sql(old)}) AS o WHERE {on}')
-        for name, labels in changes.items():
-            new = [p for p in (staging / name / f"{lab}.parquet" for lab in labels) if p.is_file()]
-            if new:
-                con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM read_parquet({_files_sql(new)})')
+            gone, inserts[name] = row_changes(name, [previous / name / f"{lab}.parquet" for lab in labels],
+                                              [staging / name / f"{lab}.parquet" for lab in labels])
+            if gone.num_rows:
+                on = " AND ".join(f't."{k}" = o."{k}"' for k in TABLES[name].key)
+                con.register("_gone", gone)
+                con.execute(f'DELETE FROM "{name}" AS t USING _gone AS o WHERE {on}')
+                con.unregister("_gone")
+        for name, rows in inserts.items():
+            if rows.num_rows:
+                con.register("_new", rows)
+                con.execute(f'INSERT INTO "{name}" BY NAME SELECT * FROM _new')
+                con.unregister("_new")
+        del inserts
         got = {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in expected_rows}
         if got != expected_rows:
             con.execute("ROLLBACK")

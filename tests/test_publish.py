@@ -256,3 +256,46 @@ def test_a_table_level_failure_on_an_incremental_run_blocks_and_keeps_the_public
         P.run_local(load_settings(), inp, wh, log=lambda *a: None)
     assert "event_id_unique" in str(ei.value)
     assert Layout(wh).current_publication() == prev and _digest(prev) == before
+
+
+def test_the_database_update_touches_only_the_rows_that_changed(published, monkeypatch):
+    """Six new articles (one event and incident each) and one older incident whose figure changed: the changed month
+    files are rewritten whole, but rasd.duckdb deletes only the changed incident's old row and inserts only the new
+    and changed rows; the result equals a full rebuild."""
+    seen = {}
+    real = publish.row_changes
+
+    def spy(name, old_files, new_files):
+        gone, new = real(name, old_files, new_files)
+        seen[name] = (gone.num_rows, new.num_rows, sum(pq.read_metadata(f).num_rows for f in new_files if f.is_file()))
+        return gone, new
+
+    monkeypatch.setattr(publish, "row_changes", spy)
+    inc = _ctx(published, "20240502T000000Z-iiiiii")
+    _work(inc, 46, changed_incident=3)
+    agg = _aggregate(inc)
+    assert agg["database"] == "updated"
+    assert seen["events"][:2] == (0, 6) and seen["incidents"][:2] == (1, 7) and seen["articles"][:2] == (0, 6)
+    assert seen["events"][2] > 6  # the files written hold more rows than were inserted
+    full = _ctx(published, "20240502T000000Z-jjjjjj")
+    for f in inc.work.glob("*.parquet"):
+        shutil.copy2(f, full.work / f.name)
+    _same_publication(Path(agg["staging"]), Path(_aggregate(full, incremental=False)["staging"]))
+
+
+def test_row_changes_pairs_rows_across_files():
+    """A row that moved to another changed file is neither deleted nor inserted; a row whose content changed is
+    deleted by its key and inserted again."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        jan = [_incident(i, dt.date(2024, 1, 5)) for i in range(4)]
+        pq.write_table(to_arrow("incidents", jan), d / "old-01.parquet")
+        # i001 unchanged but in the other file, i002 unchanged, i003 with a new figure, i000 moved to February
+        pq.write_table(to_arrow("incidents", [jan[2], _incident(3, dt.date(2024, 1, 5), killed=7)]), d / "new-01.parquet")
+        pq.write_table(to_arrow("incidents", [jan[1], _incident(0, dt.date(2024, 2, 5))]), d / "new-02.parquet")
+        gone, new = publish.row_changes("incidents", [d / "old-01.parquet", d / "old-02.parquet"],
+                                        [d / "new-01.parquet", d / "new-02.parquet"])
+        assert gone.column_names == ["incident_id"] and gone["incident_id"].to_pylist() == ["i000", "i003"]
+        assert new["incident_id"].to_pylist() == ["i003", "i000"] and new["fatalities_best"].to_pylist() == [7, 2]
