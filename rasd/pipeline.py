@@ -257,6 +257,32 @@ def _record_keys(t: pa.Table) -> pa.ChunkedArray:
     return pc.binary_join_element_wise(t["content_hash"], t["source_path"], "\0")
 
 
+_PREV_COLUMNS = ["article_id", "content_hash", "source_path", "duplicate_of", "status"]  # what clean compares
+
+
+def _table_files(pub: Path, name: str) -> list[Path]:
+    """A publication table's files in ``read_table``'s order (the order of its rows)."""
+    folder = pub / name
+    return sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
+
+
+def _previous_columns(pub: Path | None) -> pa.Table | None:
+    """The published articles' columns de-duplication compares (no text, no titles), or None when there are none."""
+    files = _table_files(pub, "articles") if pub is not None else []
+    parts = []
+    for f in files:
+        t = pq.read_table(f, columns=[c for c in _PREV_COLUMNS if c in pq.read_schema(f).names])
+        parts.append(t)
+    if not parts:
+        return None
+    t = pa.concat_tables(parts, promote_options="default")
+    if not t.num_rows:
+        return None
+    f = TABLES["articles"].arrow_schema.field
+    return pa.table({c: t[c].cast(f(c).type) if c in t.column_names else pa.nulls(t.num_rows, f(c).type)
+                     for c in _PREV_COLUMNS})
+
+
 def _aligned_texts(pub: Path | None, ids: pa.Array) -> pa.Array:
     """The published text of each article id ("" when it has none), in the order of ``ids``."""
     texts = read_table(pub, "article_texts")
@@ -266,9 +292,32 @@ def _aligned_texts(pub: Path | None, ids: pa.Array) -> pa.Array:
     return pc.fill_null(pc.take(texts["text"].combine_chunks(), pos), "")
 
 
-def _seed_index(idx, pub: Path, prev: pa.Table, texts: pa.Array) -> None:
+def _previous_with_texts(pub: Path, schema: pa.Schema):
+    """The published articles with their texts, a month file at a time (bounded memory: never every text at once).
+
+    A month file of ``article_texts`` holds the texts of the same month file of ``articles`` (both are split by
+    ``published_at``); an article whose text is not there (an older layout) is looked up in every text file."""
+    for f in _table_files(pub, "articles"):
+        t = _reset_quality_status(conform("articles", pq.read_table(f)))
+        if not t.num_rows:
+            continue
+        ids = t["article_id"].combine_chunks()
+        tf = pub / "article_texts" / f.relative_to(pub / "articles")
+        texts = pq.read_table(tf, columns=["article_id", "text"]) if tf.is_file() else None
+        if texts is not None and texts.num_rows:
+            pos = pc.index_in(ids, value_set=texts["article_id"].combine_chunks())
+            col = pc.take(texts["text"].combine_chunks(), pos)
+        else:
+            pos, col = None, pa.nulls(len(ids), pa.string())
+        if pos is None or pos.null_count:
+            missing = pc.is_null(col) if pos is not None else pa.array([True] * len(ids))
+            col = pc.if_else(missing, _aligned_texts(pub, ids), col)
+        yield t.append_column("text", pc.fill_null(col, "")).cast(schema)
+
+
+def _seed_index(idx, pub: Path, prev: pa.Table) -> None:
     """Index the published originals (ok, not duplicates) in their published order, from the signatures stored
-    with the publication; only articles missing there (an older publication) are hashed."""
+    with the publication; only articles missing there (an older publication) are hashed (their texts read then)."""
     import numpy as np
 
     from rasd.ingest.dedupe import NUM_PERM, read_signatures, signatures
@@ -287,10 +336,11 @@ def _seed_index(idx, pub: Path, prev: pa.Table, texts: pa.Array) -> None:
         hit = ~np.isnan(pos) if pos.dtype.kind == "f" else pos >= 0
         sigs[hit] = got[1][pos[hit].astype(np.int64)]
         have[hit] = True
+    del got
     missing = np.flatnonzero(~have)
     if len(missing):
-        etexts = texts.filter(eligible)
-        msigs, ok = signatures(etexts.take(pa.array(missing, pa.int64())).to_pylist())
+        mtexts = _aligned_texts(pub, ids.take(pa.array(missing, pa.int64())))
+        msigs, ok = signatures(mtexts.to_pylist())
         sigs[missing] = msigs
         have[missing] = ok
     keep = np.flatnonzero(have)
@@ -342,29 +392,27 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
     from rasd.ingest.dedupe import BatchIndex, write_signature_table
 
     prev_pub = ctx.layout.current_publication()
-    prev = read_table(prev_pub, "articles")
-    prev = conform("articles", prev) if prev is not None and prev.num_rows else None
+    prev = _previous_columns(prev_pub)
     idx = BatchIndex(threshold=ctx.settings.near_duplicate_threshold)
     schema = _article_schema()
-    prev_full = None
     if prev is not None:
         prev_ids = prev["article_id"].combine_chunks()
         prev_keys = _record_keys(prev).combine_chunks()
         prev_root = pc.coalesce(prev["duplicate_of"], prev["article_id"]).combine_chunks()
-        texts = _aligned_texts(prev_pub, prev_ids)
-        _seed_index(idx, prev_pub, prev, texts)
-        prev_full = _reset_quality_status(prev).append_column("text", texts).cast(schema)
+        _seed_index(idx, prev_pub, prev)
     # Batches of extractable articles for the extract step: the new ones, and all of them when the rules changed.
-    reextract = prev_full is not None and previous_extractor_version(ctx.layout) != extractor_version()
+    reextract = prev is not None and previous_extractor_version(ctx.layout) != extractor_version()
     batches = _ExtractBatches(ctx.work, ctx.settings.batch_size)
     all_path = ctx.work / "articles.parquet"
-    writer = pq.ParquetWriter(all_path, schema)
-    if prev_full is not None:
-        writer.write_table(prev_full)
-        if reextract:
-            batches.add(prev_full)
-    total = prev_full.num_rows if prev_full is not None else 0
-    del prev_full
+    # texts are unique per row: a dictionary page for them is built, then abandoned (CPU for nothing)
+    writer = pq.ParquetWriter(all_path, schema, use_dictionary=[c for c in schema.names if c != "text"])
+    total = 0
+    if prev is not None:
+        for part in _previous_with_texts(prev_pub, schema):
+            writer.write_table(part)
+            total += part.num_rows
+            if reextract:
+                batches.add(part)
     seen_keys: set[bytes] = set()  # records of this run (16-byte digests of their keys: 1M of them in ~100 MB)
     root_of: dict[str, str] = {}  # new article_id -> the first copy it duplicates (itself when original)
     unpublished: set[str] = set()  # inputs (source paths) with a record this publication does not hold

@@ -195,3 +195,14 @@ def test_written_signature_table_reads_back(tmp_path):
     write_signature_table(tmp_path / "m.parquet", ids, chunks)
     got_ids, got = read_signatures(pq.read_table(tmp_path / "m.parquet"))
     assert got_ids.to_pylist() == ids and np.array_equal(got, np.concatenate(chunks))
+
+
+def test_band_params_are_datasketchs():
+    """LSH bands x rows computed without scipy equal datasketch's optimisation over a grid of thresholds."""
+    import numpy as np
+    from datasketch.lsh import _optimal_param
+
+    from rasd.ingest.dedupe import NUM_PERM, _band_params
+
+    for t in np.round(np.arange(0.15, 1.001, 0.01), 2).tolist():
+        assert _band_params(t) == _optimal_param(max(0.1, min(0.9, t - 0.1)), NUM_PERM, 0.5, 0.5), t
