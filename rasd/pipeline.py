@@ -107,27 +107,12 @@ _INPUT_SCHEMA = pa.schema([("source_path", pa.string()), ("size", pa.int64()), (
                            ("sidecar", pa.string()), ("sidecar_size", pa.int64()), ("sidecar_mtime_ns", pa.int64())])
 
 
-def _input_identity(item, input_dir: Path) -> dict | None:
-    """(size, mtime_ns) of an input file and of its sidecar; None when it cannot be stat'ed (it is then read)."""
-    import os
-
-    try:
-        st = os.stat(item.path, follow_symlinks=item.kind != "link")
-        side = os.stat(item.sidecar) if item.sidecar is not None else None
-    except (OSError, ValueError):
-        return None
-    rel = None
-    if item.sidecar is not None:
-        # the sidecar's path relative to the input folder (string operations: pathlib costs ~1 s per 100k inputs)
-        path, prefix = os.fspath(item.sidecar), os.path.join(os.fspath(input_dir), "")
-        rel = _encodable(path[len(prefix):].replace(os.sep, "/") if path.startswith(prefix) else path)
-    return {"source_path": _encodable(item.source_path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sidecar": rel,
-            "sidecar_size": side.st_size if side else None, "sidecar_mtime_ns": side.st_mtime_ns if side else None}
-
-
 def _identity_keys(t: pa.Table) -> pa.ChunkedArray:
-    parts = [pc.fill_null(pc.cast(t[c], pa.string()), "") for c in _INPUT_SCHEMA.names]
-    return pc.binary_join_element_wise(*parts, "\0")
+    # Arrow scalars built from buffers: a Python "" or "\0" here would make pyarrow import pandas (~0.35 CPU s in plan)
+    empty = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(bytes(8)), pa.py_buffer(b"")])[0]
+    nul = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(b"\0\0\0\0\1\0\0\0"), pa.py_buffer(b"\0")])[0]
+    parts = [pc.fill_null(pc.cast(t[c], pa.string()), empty) for c in _INPUT_SCHEMA.names]
+    return pc.binary_join_element_wise(*parts, nul)
 
 
 def previous_inputs(layout: Layout, input_dir: Path) -> pa.Array:
@@ -135,10 +120,10 @@ def previous_inputs(layout: Layout, input_dir: Path) -> pa.Array:
     pub = layout.current_publication()
     path = pub / "_cache" / INPUTS if pub else None
     if path is None or not path.is_file():
-        return pa.array([], pa.string())
-    t = pq.read_table(path)
+        return pa.nulls(0, pa.string())
+    t = pq.ParquetFile(path).read()  # not pq.read_table: its dataset layer imports pandas (~0.35 CPU s) in plan
     if (t.schema.metadata or {}).get(b"input_dir", b"").decode("utf-8", "surrogateescape") != str(input_dir):
-        return pa.array([], pa.string())  # another folder: the same relative paths may hold other files
+        return pa.nulls(0, pa.string())  # another folder: the same relative paths may hold other files
     return _identity_keys(t).combine_chunks()
 
 
@@ -151,28 +136,54 @@ def plan_batches(ctx: RunContext) -> list[Path]:
     (content_hash, source_path) in ``clean_articles``. Every discovered input and its identity go to
     ``inputs.plan.parquet`` in the run folder (the next publication's input record is built from it).
     """
-    from rasd.ingest.discover import discover
+    from rasd.ingest.discover import decode_path, scan
 
-    found = discover(ctx.input_dir)
-    # an input that cannot be stat'ed has no identity (null size): it is read, and never recorded as published
-    idents = [_input_identity(it, ctx.input_dir) or {"source_path": _encodable(it.source_path)} for it in found]
-    plan = pa.Table.from_pydict({c: [d.get(c) for d in idents] for c in _INPUT_SCHEMA.names}, schema=_INPUT_SCHEMA)
+    found = scan(ctx.input_dir)
+    plan = _plan_table(found)
     known = pc.and_(pc.is_valid(plan["size"]), pc.is_in(_identity_keys(plan), value_set=previous_inputs(ctx.layout, ctx.input_dir)))
     read = pc.invert(known)
     plan = plan.append_column("read", read)
     pq.write_table(plan.replace_schema_metadata({"input_dir": str(ctx.input_dir).encode("utf-8", "surrogateescape")}),
                    ctx.work / INPUTS_PLAN)
-    to_read = [it for it, r in zip(found, read.to_pylist()) if r]
-    items = [{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(it).items()} for it in to_read]
+    to_read = found.filter(read).select(["source_path", "kind", "sidecar"])
+    del found, plan, known, read
     size = max(1, ctx.settings.batch_size)
+    root = str(ctx.input_dir).rstrip("/")
     out = []
-    for n, i in enumerate(range(0, len(items), size)):
+    for n, i in enumerate(range(0, to_read.num_rows, size)):
+        part = to_read.slice(i, size)
+        items = []
+        for sp, kind, side in zip(part["source_path"].to_pylist(), part["kind"].to_pylist(), part["sidecar"].to_pylist()):
+            sp = decode_path(sp)
+            items.append({"source_path": sp, "path": f"{root}/{sp}", "kind": kind,
+                          "sidecar": f"{root}/{decode_path(side)}" if side is not None else None})
         p = ctx.work / f"manifest-{n:05d}.json"
         # ASCII JSON: a file name that is not valid UTF-8 (an archive unpacked from Windows-1256) is a str with
         # lone surrogates, which JSON escapes and restores exactly; UTF-8 output would refuse it.
-        p.write_text(json.dumps(items[i : i + size], ensure_ascii=True), encoding="utf-8")
+        p.write_text(json.dumps(items, ensure_ascii=True), encoding="utf-8")
         out.append(p)
     return out
+
+
+def _plan_table(found: pa.Table) -> pa.Table:
+    """The identity columns (``_INPUT_SCHEMA``) of scanned inputs; an input (or sidecar) that could not be stat'ed has
+    no identity (null size, no sidecar): it is read, and never recorded as published."""
+    ok = found["stat_ok"]
+
+    def text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+        try:
+            return col.cast(pa.string())
+        except pa.ArrowInvalid:  # a name that is not UTF-8: written with visible escapes, as _encodable does
+            return pa.chunked_array([pa.array([None if b is None else _encodable(b.decode("utf-8", "surrogatepass"))
+                                               for b in col.to_pylist()], pa.string())])
+
+    def known(col):
+        return pc.if_else(ok, col, pa.nulls(len(col), col.type))
+
+    return pa.table({"source_path": text(found["source_path"]), "size": known(found["size"]),
+                     "mtime_ns": known(found["mtime_ns"]), "sidecar": known(text(found["sidecar"])),
+                     "sidecar_size": known(found["sidecar_size"]), "sidecar_mtime_ns": known(found["sidecar_mtime_ns"])},
+                    schema=_INPUT_SCHEMA)
 
 
 def ingest_batch(ctx: RunContext, manifest: Path) -> Path:
