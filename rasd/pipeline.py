@@ -107,24 +107,32 @@ _INPUT_SCHEMA = pa.schema([("source_path", pa.string()), ("size", pa.int64()), (
                            ("sidecar", pa.string()), ("sidecar_size", pa.int64()), ("sidecar_mtime_ns", pa.int64())])
 
 
-def _identity_keys(t: pa.Table) -> pa.ChunkedArray:
-    # Arrow scalars built from buffers: a Python "" or "\0" here would make pyarrow import pandas (~0.35 CPU s in plan)
-    empty = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(bytes(8)), pa.py_buffer(b"")])[0]
-    nul = pa.Array.from_buffers(pa.string(), 1, [None, pa.py_buffer(b"\0\0\0\0\1\0\0\0"), pa.py_buffer(b"\0")])[0]
-    parts = [pc.fill_null(pc.cast(t[c], pa.string()), empty) for c in _INPUT_SCHEMA.names]
-    return pc.binary_join_element_wise(*parts, nul)
-
-
-def previous_inputs(layout: Layout, input_dir: Path) -> pa.Array:
-    """Identity keys of the inputs the current publication holds completely (same input folder only)."""
+def previous_inputs(layout: Layout, input_dir: Path) -> pa.Table:
+    """The identities (``_INPUT_SCHEMA``) of the inputs the current publication holds completely (same input folder
+    only; empty otherwise)."""
     pub = layout.current_publication()
     path = pub / "_cache" / INPUTS if pub else None
     if path is None or not path.is_file():
-        return pa.nulls(0, pa.string())
+        return _INPUT_SCHEMA.empty_table()
     t = pq.ParquetFile(path).read()  # not pq.read_table: its dataset layer imports pandas (~0.35 CPU s) in plan
     if (t.schema.metadata or {}).get(b"input_dir", b"").decode("utf-8", "surrogateescape") != str(input_dir):
-        return pa.nulls(0, pa.string())  # another folder: the same relative paths may hold other files
-    return _identity_keys(t).combine_chunks()
+        return _INPUT_SCHEMA.empty_table()  # another folder: the same relative paths may hold other files
+    return t.select(_INPUT_SCHEMA.names)
+
+
+def _known_inputs(plan: pa.Table, prev: pa.Table) -> pa.ChunkedArray:
+    """True where an input has an identity equal to one recorded in ``prev`` (same path, size, mtime_ns, and the
+    same sidecar with the same size and mtime_ns, or none in both): column by column, a hash table of the previous
+    paths only (no key string per input)."""
+    pos = pc.index_in(plan["source_path"], value_set=prev["source_path"].combine_chunks())
+    known = pc.is_valid(plan["size"])
+    known = pc.and_(known, pc.is_valid(pos))
+    for c in _INPUT_SCHEMA.names[1:]:
+        a, b = plan[c], pc.take(prev[c], pos)
+        # equal values, or null in both (Kleene logic: never null, and no Python scalar, which would import pandas)
+        same = pc.and_kleene(pc.equal(pc.is_null(a), pc.is_null(b)), pc.or_kleene(pc.is_null(a), pc.equal(a, b)))
+        known = pc.and_(known, same)
+    return known
 
 
 def plan_batches(ctx: RunContext) -> list[Path]:
@@ -140,7 +148,7 @@ def plan_batches(ctx: RunContext) -> list[Path]:
 
     found = scan(ctx.input_dir)
     plan = _plan_table(found)
-    known = pc.and_(pc.is_valid(plan["size"]), pc.is_in(_identity_keys(plan), value_set=previous_inputs(ctx.layout, ctx.input_dir)))
+    known = _known_inputs(plan, previous_inputs(ctx.layout, ctx.input_dir))
     read = pc.invert(known)
     plan = plan.append_column("read", read)
     pq.write_table(plan.replace_schema_metadata({"input_dir": str(ctx.input_dir).encode("utf-8", "surrogateescape")}),

@@ -53,15 +53,14 @@ def _utf8(names: list[str], valid: np.ndarray | None = None) -> pa.Array:
     return pa.Array.from_buffers(pa.large_binary(), len(names), [validity, pa.py_buffer(offsets), pa.py_buffer(data)])
 
 
-def _ints(values: list) -> pa.Array:
-    """int64 array of a list of ints and Nones."""
-    valid = np.fromiter((v is not None for v in values), dtype=bool, count=len(values))
-    arr = np.fromiter((0 if v is None else v for v in values), dtype=np.int64, count=len(values))
-    return pa.Array.from_buffers(pa.int64(), len(values), [None if valid.all() else _bits(valid), pa.py_buffer(arr)])
+def _ints(values: np.ndarray, valid: np.ndarray) -> pa.Array:
+    """int64 array of ``values``, null where not ``valid``."""
+    arr = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(arr), [None if valid.all() else _bits(valid), pa.py_buffer(arr)])
 
 
 def _bools(mask: np.ndarray) -> pa.Array:
-    return pa.Array.from_buffers(pa.bool_(), len(mask), [None, _bits(mask)])
+    return pa.Array.from_buffers(pa.bool_(), len(mask), [None, _bits(np.ascontiguousarray(mask, dtype=bool))])
 
 
 _KINDS = ["txt", "html", "jsonl", "other", "link"]
@@ -105,35 +104,41 @@ def _folder_rows(folder: str, rel: str, real_root: Path, stack: list, out: dict)
         # else: a symlinked folder is not followed (no loops)
     if not names:
         return
-    sizes = [st.st_size if st is not None else None for st in stats]
-    mtimes = [st.st_mtime_ns if st is not None else None for st in stats]
+    valid = np.array([st is not None for st in stats], dtype=bool)
+    if valid.all():
+        sizes = np.array([st.st_size for st in stats], dtype=np.int64)
+        mtimes = np.array([st.st_mtime_ns for st in stats], dtype=np.int64)
+    else:
+        sizes = np.array([st.st_size if st is not None else 0 for st in stats], dtype=np.int64)
+        mtimes = np.array([st.st_mtime_ns if st is not None else 0 for st in stats], dtype=np.int64)
     parts = [n.rpartition(".") for n in names]
-    kinds = ["link" if o else (TEXT_SUFFIXES.get("." + suf.lower(), "other") if dot and stem else "other")
+    kinds = [4 if o else (_KIND_CODE[TEXT_SUFFIXES.get("." + suf.lower(), "other")] if dot and stem else 3)
              for (stem, dot, suf), o in zip(parts, outs)]
     # Sidecars: <stem>.json in the same folder as a .txt/.html of that stem (suffix case-insensitive); the first by
     # name when several differ in case (the others are inputs of kind "other").
     jsons: dict[str, int] = {}
     for i in sorted((i for i, n in enumerate(names) if n[-5:] in _JSON and not outs[i]), key=names.__getitem__):
         jsons.setdefault(names[i][:-5], i)
-    side = [jsons.get(p[0], -1) if k == "txt" or k == "html" else -1 for p, k in zip(parts, kinds)] if jsons else [-1] * len(names)
-    used = {j for j in side if j >= 0}
-    keep = [i for i in range(len(names)) if i not in used] if used else range(len(names))
+    side = np.array([jsons.get(p[0], -1) if k <= 1 else -1 for p, k in zip(parts, kinds)] if jsons else [-1] * len(names),
+                    dtype=np.int64)  # kinds 0, 1: txt, html
+    keep = np.ones(len(names), dtype=bool)
+    keep[side[side >= 0]] = False
+    keep = np.flatnonzero(keep)
     if not len(keep):
         return
-    has_side = np.fromiter((side[i] >= 0 for i in keep), dtype=bool, count=len(keep))
-    out["source_path"].append(_utf8([rel + names[i] for i in keep]))
-    codes = np.fromiter((_KIND_CODE[kinds[i]] for i in keep), dtype=np.int8, count=len(keep))
+    sk = side[keep]
+    has_side = sk >= 0
+    si = np.where(has_side, sk, 0)
+    out["source_path"].append(_utf8([rel + names[i] for i in keep.tolist()]))
+    codes = np.asarray(kinds, dtype=np.int8)[keep]
     out["kind"].append(pc.take(_utf8(_KINDS).cast(pa.string()), pa.Array.from_buffers(pa.int8(), len(codes), [None, pa.py_buffer(codes)])))
-    out["sidecar"].append(_utf8([rel + names[side[i]] if side[i] >= 0 else "" for i in keep], has_side))
-    size = _ints([sizes[i] for i in keep])
-    out["size"].append(size)
-    out["mtime_ns"].append(_ints([mtimes[i] for i in keep]))
-    out["sidecar_size"].append(_ints([sizes[side[i]] if side[i] >= 0 else None for i in keep]))
-    out["sidecar_mtime_ns"].append(_ints([mtimes[side[i]] if side[i] >= 0 else None for i in keep]))
+    out["sidecar"].append(_utf8([rel + names[j] if j >= 0 else "" for j in sk.tolist()], has_side))
+    out["size"].append(_ints(sizes[keep], valid[keep]))
+    out["mtime_ns"].append(_ints(mtimes[keep], valid[keep]))
+    out["sidecar_size"].append(_ints(sizes[si], has_side))
+    out["sidecar_mtime_ns"].append(_ints(mtimes[si], has_side))
     # a sidecar that cannot be stat'ed leaves its input without identity (read again, never recorded as published)
-    ok = np.fromiter((sizes[i] is not None and (side[i] < 0 or sizes[side[i]] is not None) for i in keep),
-                     dtype=bool, count=len(keep))
-    out["stat_ok"].append(_bools(ok))
+    out["stat_ok"].append(_bools(valid[keep] & (~has_side | valid[si])))
 
 
 SCAN_SCHEMA = pa.schema([("source_path", pa.large_binary()), ("kind", pa.string()), ("sidecar", pa.large_binary()),
