@@ -346,15 +346,22 @@ def _seed_index(idx, pub: Path, prev: pa.Table) -> None:
     n = len(ids)
     if not n:
         return
-    sigs = np.full((n, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
-    have = np.zeros(n, dtype=bool)
     cached = pub / "_cache" / MINHASH
-    got = read_signatures(pq.read_table(cached)) if cached.is_file() else None
+    got = read_signatures(pq.ParquetFile(cached).read()) if cached.is_file() else None
     if got is not None and len(got[0]):
-        pos = pc.index_in(ids, value_set=got[0]).to_numpy(zero_copy_only=False)
-        hit = ~np.isnan(pos) if pos.dtype.kind == "f" else pos >= 0
-        sigs[hit] = got[1][pos[hit].astype(np.int64)]
-        have[hit] = True
+        pos = pc.index_in(ids, value_set=got[0])
+        if not pos.null_count:  # every original has its stored signature: one gather, no other copy
+            sigs = got[1][pos.to_numpy(zero_copy_only=False).astype(np.int64)]
+            have = np.ones(n, dtype=bool)
+        else:
+            pos = pc.fill_null(pos, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+            hit = pos >= 0
+            sigs = np.full((n, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
+            sigs[hit] = got[1][pos[hit]]
+            have = hit
+    else:
+        sigs = np.full((n, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
+        have = np.zeros(n, dtype=bool)
     del got
     missing = np.flatnonzero(~have)
     if len(missing):
@@ -362,8 +369,11 @@ def _seed_index(idx, pub: Path, prev: pa.Table) -> None:
         msigs, ok = signatures(mtexts.to_pylist())
         sigs[missing] = msigs
         have[missing] = ok
-    keep = np.flatnonzero(have)
-    idx.add_signatures(ids.take(pa.array(keep, pa.int64())).to_pylist(), sigs[keep])
+    if have.all():
+        idx.add_signatures(ids.to_pylist(), sigs)
+    else:
+        keep = np.flatnonzero(have)
+        idx.add_signatures(ids.take(pa.array(keep, pa.int64())).to_pylist(), sigs[keep])
 
 
 class _ExtractBatches:

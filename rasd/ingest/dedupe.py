@@ -155,11 +155,12 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 def _band_keys(sigs: np.ndarray, b: int, r: int) -> np.ndarray:
     """One 64-bit key per (row, band): a hash of the band's r values (a collision only adds a candidate,
     which the Jaccard check then judges)."""
-    s = sigs[:, : b * r].reshape(len(sigs), b, r).astype(np.uint64)
     with np.errstate(over="ignore"):
         h = np.full((len(sigs), b), 0xCBF29CE484222325, dtype=np.uint64)
         for k in range(r):
-            h = (h ^ s[:, :, k]) * _MIX
+            # row k of every band (columns k, r + k, ...): n x b at a time, not an n x b x r uint64 copy (~1 GB at 1M)
+            h ^= sigs[:, k: b * r: r]
+            h *= _MIX
             h ^= h >> np.uint64(29)
     return h
 
@@ -500,5 +501,6 @@ def read_signatures(table: pa.Table) -> tuple[pa.Array, np.ndarray] | None:
         return ids, np.empty((0, NUM_PERM), dtype=np.uint32)
     data = np.frombuffer(col.buffers()[1], dtype="<u4")
     start = col.offset * NUM_PERM
-    sigs = data[start:start + len(col) * NUM_PERM].reshape(len(col), NUM_PERM).astype(np.uint32)
+    # a read-only view of the Arrow buffer (no copy; "<u4" is uint32 on the little-endian machines we run on)
+    sigs = data[start:start + len(col) * NUM_PERM].reshape(len(col), NUM_PERM).view(np.uint32)
     return ids, sigs
