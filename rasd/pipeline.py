@@ -350,15 +350,13 @@ def _seed_index(idx, pub: Path, prev: pa.Table) -> None:
     got = read_signatures(pq.ParquetFile(cached).read()) if cached.is_file() else None
     if got is not None and len(got[0]):
         pos = pc.index_in(ids, value_set=got[0])
-        if not pos.null_count:  # every original has its stored signature: one gather, no other copy
-            sigs = got[1][pos.to_numpy(zero_copy_only=False).astype(np.int64)]
-            have = np.ones(n, dtype=bool)
-        else:
-            pos = pc.fill_null(pos, -1).to_numpy(zero_copy_only=False).astype(np.int64)
-            hit = pos >= 0
-            sigs = np.full((n, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
-            sigs[hit] = got[1][pos[hit]]
-            have = hit
+        if not pos.null_count:  # every original has its stored signature: indexed in place, in published order
+            idx.add_signatures(ids.to_pylist(), got[1], pos.to_numpy(zero_copy_only=False))
+            return
+        pos = pc.fill_null(pos, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        have = pos >= 0
+        sigs = np.full((n, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
+        sigs[have] = got[1][pos[have]]
     else:
         sigs = np.full((n, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
         have = np.zeros(n, dtype=bool)
@@ -369,11 +367,8 @@ def _seed_index(idx, pub: Path, prev: pa.Table) -> None:
         msigs, ok = signatures(mtexts.to_pylist())
         sigs[missing] = msigs
         have[missing] = ok
-    if have.all():
-        idx.add_signatures(ids.to_pylist(), sigs)
-    else:
-        keep = np.flatnonzero(have)
-        idx.add_signatures(ids.take(pa.array(keep, pa.int64())).to_pylist(), sigs[keep])
+    keep = np.flatnonzero(have)
+    idx.add_signatures(ids.take(pa.array(keep, pa.int64())).to_pylist(), sigs[keep])
 
 
 class _ExtractBatches:

@@ -166,7 +166,19 @@ def test_batch_index_decides_as_the_one_by_one_index(batch):
     assert any(d is not None and d.startswith("b") for d in want)  # matches against the seeded base too
     o_ids, o_chunks = idx.originals()
     w_ids, w_sigs = one.originals()
-    assert o_ids == w_ids and (np.concatenate(o_chunks) == w_sigs).all()
+    assert o_ids == w_ids and (np.concatenate(list(o_chunks)) == w_sigs).all()
+    # seeded from a stored matrix in another order, through row numbers (no reordered copy): the same answers
+    perm = rng.permutation(len(base))
+    stored = base[perm]
+    rows = np.argsort(perm)  # stored[rows] == base
+    byrow = BatchIndex(0.85)
+    byrow.add_signatures([f"b{i}" for i in range(len(base))], stored, rows)
+    got2 = []
+    for s in range(0, len(ids), batch):
+        got2 += byrow.check_batch(ids[s:s + batch], sigs[s:s + batch], ok[s:s + batch])
+    assert got2 == want
+    r_ids, r_chunks = byrow.originals()
+    assert r_ids == w_ids and (np.concatenate(list(r_chunks)) == w_sigs).all()
 
 
 def test_permutations_are_datasketchs():

@@ -309,6 +309,9 @@ class DuplicateIndex:
         return self.check_and_add_signature(article_id, signature(text))
 
 
+_ROWS_AT_ONCE = 65536  # signatures gathered at a time from a reordered stored matrix (32 MB)
+
+
 class BatchIndex:
     """The decisions of :class:`DuplicateIndex`, a batch of signatures at a time, in bounded memory.
 
@@ -330,6 +333,7 @@ class BatchIndex:
         self._need = next(c for c in range(NUM_PERM + 1) if float(c) / float(NUM_PERM) >= threshold)
         self._ids: list[str] = []
         self._sig_chunks: list[np.ndarray] = []
+        self._chunk_rows: list[np.ndarray | None] = []  # per chunk: its signatures are chunk[rows] (None: in order)
         self._starts: list[int] = []  # rank of each chunk's first row
         self._n = 0
         self._segments: list[tuple[np.ndarray, np.ndarray]] = []  # (keys n x b sorted per band, ranks per band)
@@ -348,15 +352,18 @@ class BatchIndex:
         chunk = np.searchsorted(starts, ranks, side="right") - 1
         for c in np.unique(chunk):
             m = chunk == c
-            out[m] = self._sig_chunks[c][ranks[m] - starts[c]]
+            at = ranks[m] - starts[c]
+            rows = self._chunk_rows[c]
+            out[m] = self._sig_chunks[c][at if rows is None else rows[at]]
         return out
 
-    def _add(self, ids: list[str], sigs: np.ndarray, keys: np.ndarray) -> None:
+    def _add(self, ids: list[str], sigs: np.ndarray, keys: np.ndarray, rows: np.ndarray | None = None) -> None:
         if not len(ids):
             return
         ranks = np.arange(self._n, self._n + len(ids), dtype=np.int32)  # int32: 2^31 originals is far beyond a run
         self._ids.extend(ids)
-        self._sig_chunks.append(np.ascontiguousarray(sigs, dtype=np.uint32))
+        self._sig_chunks.append(sigs if rows is not None else np.ascontiguousarray(sigs, dtype=np.uint32))
+        self._chunk_rows.append(rows)
         self._starts.append(self._n)
         self._n += len(ids)
         seg = self._segment(keys, ranks)
@@ -372,14 +379,34 @@ class BatchIndex:
         order = np.argsort(keys, axis=0, kind="stable")
         return np.take_along_axis(keys, order, 0), np.take_along_axis(ranks, order, 0)
 
-    def add_signatures(self, ids: Sequence[str], sigs: np.ndarray) -> None:
-        """Index many originals at once (stored signatures, in first-seen order)."""
-        sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
-        self._add(list(ids), sigs, self.band_keys(sigs) if len(sigs) else np.empty((0, self.b), np.uint64))
+    def add_signatures(self, ids: Sequence[str], sigs: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """Index many originals at once (stored signatures, in first-seen order). With ``rows``, the i-th original's
+        signature is ``sigs[rows[i]]``: a stored matrix is indexed in another order without a copy of it (at 1M
+        originals a copy is 512 MB more at the peak)."""
+        if rows is None:
+            sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
+        else:
+            rows = np.asarray(rows, dtype=np.int64)
+        keys = np.empty((0, self.b), np.uint64)
+        if len(ids):
+            if rows is None:
+                keys = self.band_keys(sigs)
+            else:  # a slice of rows at a time: never the whole reordered matrix
+                keys = np.concatenate([self.band_keys(sigs[rows[i:i + _ROWS_AT_ONCE]])
+                                       for i in range(0, len(rows), _ROWS_AT_ONCE)])
+        self._add(list(ids), sigs, keys, rows)
 
     def originals(self):
-        """(ids, signature chunks) of every indexed original in first-seen order."""
-        return self._ids, self._sig_chunks
+        """(ids, signature chunks) of every indexed original in first-seen order; a chunk indexed through ``rows``
+        comes as slices of ``_ROWS_AT_ONCE`` rows made as they are iterated."""
+        def chunks():
+            for c, rows in zip(self._sig_chunks, self._chunk_rows):
+                if rows is None:
+                    yield c
+                else:
+                    for i in range(0, len(rows), _ROWS_AT_ONCE):
+                        yield c[rows[i:i + _ROWS_AT_ONCE]]
+        return self._ids, chunks()
 
     def check_batch(self, ids: Sequence[str], sigs: np.ndarray, ok: np.ndarray) -> list[str | None]:
         """For each row in order: the id of the first-seen original it nearly repeats, or None after indexing it
@@ -454,7 +481,7 @@ class BatchIndex:
         return out
 
 
-def write_signature_table(path, ids: Sequence[str], chunks: Sequence[np.ndarray]) -> None:
+def write_signature_table(path, ids: Sequence[str], chunks: Iterable[np.ndarray]) -> None:
     """``signature_table`` written chunk by chunk (no copy of all signatures at once)."""
     import pyarrow.parquet as pq
 
@@ -464,7 +491,7 @@ def write_signature_table(path, ids: Sequence[str], chunks: Sequence[np.ndarray]
         for c in chunks:
             w.write_table(signature_table(ids[start:start + len(c)], c).cast(schema))
             start += len(c)
-        if not chunks:
+        if not start:
             w.write_table(schema.empty_table())
 
 
