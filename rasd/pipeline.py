@@ -108,39 +108,32 @@ _INPUT_SCHEMA = pa.schema([("source_path", pa.string()), ("size", pa.int64()), (
                            ("sidecar", pa.string()), ("sidecar_size", pa.int64()), ("sidecar_mtime_ns", pa.int64())])
 
 
-def _input_identity(item, input_dir: Path) -> dict | None:
-    """(size, mtime_ns) of an input file and of its sidecar; None when it cannot be stat'ed (it is then read)."""
-    import os
-
-    try:
-        st = os.stat(item.path, follow_symlinks=item.kind != "link")
-        side = os.stat(item.sidecar) if item.sidecar is not None else None
-    except (OSError, ValueError):
-        return None
-    rel = None
-    if item.sidecar is not None:
-        # the sidecar's path relative to the input folder (string operations: pathlib costs ~1 s per 100k inputs)
-        path, prefix = os.fspath(item.sidecar), os.path.join(os.fspath(input_dir), "")
-        rel = _encodable(path[len(prefix):].replace(os.sep, "/") if path.startswith(prefix) else path)
-    return {"source_path": _encodable(item.source_path), "size": st.st_size, "mtime_ns": st.st_mtime_ns, "sidecar": rel,
-            "sidecar_size": side.st_size if side else None, "sidecar_mtime_ns": side.st_mtime_ns if side else None}
-
-
-def _identity_keys(t: pa.Table) -> pa.ChunkedArray:
-    parts = [pc.fill_null(pc.cast(t[c], pa.string()), "") for c in _INPUT_SCHEMA.names]
-    return pc.binary_join_element_wise(*parts, "\0")
-
-
-def previous_inputs(layout: Layout, input_dir: Path) -> pa.Array:
-    """Identity keys of the inputs the current publication holds completely (same input folder only)."""
+def previous_inputs(layout: Layout, input_dir: Path) -> pa.Table:
+    """The identities (``_INPUT_SCHEMA``) of the inputs the current publication holds completely (same input folder
+    only; empty otherwise)."""
     pub = layout.current_publication()
     path = pub / "_cache" / INPUTS if pub else None
     if path is None or not path.is_file():
-        return pa.array([], pa.string())
-    t = pq.read_table(path)
+        return _INPUT_SCHEMA.empty_table()
+    t = pq.ParquetFile(path).read()  # not pq.read_table: its dataset layer imports pandas (~0.35 CPU s) in plan
     if (t.schema.metadata or {}).get(b"input_dir", b"").decode("utf-8", "surrogateescape") != str(input_dir):
-        return pa.array([], pa.string())  # another folder: the same relative paths may hold other files
-    return _identity_keys(t).combine_chunks()
+        return _INPUT_SCHEMA.empty_table()  # another folder: the same relative paths may hold other files
+    return t.select(_INPUT_SCHEMA.names)
+
+
+def _known_inputs(plan: pa.Table, prev: pa.Table) -> pa.ChunkedArray:
+    """True where an input has an identity equal to one recorded in ``prev`` (same path, size, mtime_ns, and the
+    same sidecar with the same size and mtime_ns, or none in both): column by column, a hash table of the previous
+    paths only (no key string per input)."""
+    pos = pc.index_in(plan["source_path"], value_set=prev["source_path"].combine_chunks())
+    known = pc.is_valid(plan["size"])
+    known = pc.and_(known, pc.is_valid(pos))
+    for c in _INPUT_SCHEMA.names[1:]:
+        a, b = plan[c], pc.take(prev[c], pos)
+        # equal values, or null in both (Kleene logic: never null, and no Python scalar, which would import pandas)
+        same = pc.and_kleene(pc.equal(pc.is_null(a), pc.is_null(b)), pc.or_kleene(pc.is_null(a), pc.equal(a, b)))
+        known = pc.and_(known, same)
+    return known
 
 
 def plan_batches(ctx: RunContext) -> list[Path]:
@@ -152,28 +145,54 @@ def plan_batches(ctx: RunContext) -> list[Path]:
     (content_hash, source_path) in ``clean_articles``. Every discovered input and its identity go to
     ``inputs.plan.parquet`` in the run folder (the next publication's input record is built from it).
     """
-    from rasd.ingest.discover import discover
+    from rasd.ingest.discover import decode_path, scan
 
-    found = discover(ctx.input_dir)
-    # an input that cannot be stat'ed has no identity (null size): it is read, and never recorded as published
-    idents = [_input_identity(it, ctx.input_dir) or {"source_path": _encodable(it.source_path)} for it in found]
-    plan = pa.Table.from_pydict({c: [d.get(c) for d in idents] for c in _INPUT_SCHEMA.names}, schema=_INPUT_SCHEMA)
-    known = pc.and_(pc.is_valid(plan["size"]), pc.is_in(_identity_keys(plan), value_set=previous_inputs(ctx.layout, ctx.input_dir)))
+    found = scan(ctx.input_dir)
+    plan = _plan_table(found)
+    known = _known_inputs(plan, previous_inputs(ctx.layout, ctx.input_dir))
     read = pc.invert(known)
     plan = plan.append_column("read", read)
     pq.write_table(plan.replace_schema_metadata({"input_dir": str(ctx.input_dir).encode("utf-8", "surrogateescape")}),
                    ctx.work / INPUTS_PLAN)
-    to_read = [it for it, r in zip(found, read.to_pylist()) if r]
-    items = [{k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(it).items()} for it in to_read]
+    to_read = found.filter(read).select(["source_path", "kind", "sidecar"])
+    del found, plan, known, read
     size = max(1, ctx.settings.batch_size)
+    root = str(ctx.input_dir).rstrip("/")
     out = []
-    for n, i in enumerate(range(0, len(items), size)):
+    for n, i in enumerate(range(0, to_read.num_rows, size)):
+        part = to_read.slice(i, size)
+        items = []
+        for sp, kind, side in zip(part["source_path"].to_pylist(), part["kind"].to_pylist(), part["sidecar"].to_pylist()):
+            sp = decode_path(sp)
+            items.append({"source_path": sp, "path": f"{root}/{sp}", "kind": kind,
+                          "sidecar": f"{root}/{decode_path(side)}" if side is not None else None})
         p = ctx.work / f"manifest-{n:05d}.json"
         # ASCII JSON: a file name that is not valid UTF-8 (an archive unpacked from Windows-1256) is a str with
         # lone surrogates, which JSON escapes and restores exactly; UTF-8 output would refuse it.
-        p.write_text(json.dumps(items[i : i + size], ensure_ascii=True), encoding="utf-8")
+        p.write_text(json.dumps(items, ensure_ascii=True), encoding="utf-8")
         out.append(p)
     return out
+
+
+def _plan_table(found: pa.Table) -> pa.Table:
+    """The identity columns (``_INPUT_SCHEMA``) of scanned inputs; an input (or sidecar) that could not be stat'ed has
+    no identity (null size, no sidecar): it is read, and never recorded as published."""
+    ok = found["stat_ok"]
+
+    def text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+        try:
+            return col.cast(pa.string())
+        except pa.ArrowInvalid:  # a name that is not UTF-8: written with visible escapes, as _encodable does
+            return pa.chunked_array([pa.array([None if b is None else _encodable(b.decode("utf-8", "surrogatepass"))
+                                               for b in col.to_pylist()], pa.string())])
+
+    def known(col):
+        return pc.if_else(ok, col, pa.nulls(len(col), col.type))
+
+    return pa.table({"source_path": text(found["source_path"]), "size": known(found["size"]),
+                     "mtime_ns": known(found["mtime_ns"]), "sidecar": known(text(found["sidecar"])),
+                     "sidecar_size": known(found["sidecar_size"]), "sidecar_mtime_ns": known(found["sidecar_mtime_ns"])},
+                    schema=_INPUT_SCHEMA)
 
 
 def ingest_batch(ctx: RunContext, manifest: Path) -> Path:
@@ -258,6 +277,32 @@ def _record_keys(t: pa.Table) -> pa.ChunkedArray:
     return pc.binary_join_element_wise(t["content_hash"], t["source_path"], "\0")
 
 
+_PREV_COLUMNS = ["article_id", "content_hash", "source_path", "duplicate_of", "status"]  # what clean compares
+
+
+def _table_files(pub: Path, name: str) -> list[Path]:
+    """A publication table's files in ``read_table``'s order (the order of its rows)."""
+    folder = pub / name
+    return sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
+
+
+def _previous_columns(pub: Path | None) -> pa.Table | None:
+    """The published articles' columns de-duplication compares (no text, no titles), or None when there are none."""
+    files = _table_files(pub, "articles") if pub is not None else []
+    parts = []
+    for f in files:
+        t = pq.read_table(f, columns=[c for c in _PREV_COLUMNS if c in pq.read_schema(f).names])
+        parts.append(t)
+    if not parts:
+        return None
+    t = pa.concat_tables(parts, promote_options="default")
+    if not t.num_rows:
+        return None
+    f = TABLES["articles"].arrow_schema.field
+    return pa.table({c: t[c].cast(f(c).type) if c in t.column_names else pa.nulls(t.num_rows, f(c).type)
+                     for c in _PREV_COLUMNS})
+
+
 def _aligned_texts(pub: Path | None, ids: pa.Array) -> pa.Array:
     """The published text of each article id ("" when it has none), in the order of ``ids``."""
     texts = read_table(pub, "article_texts")
@@ -267,9 +312,32 @@ def _aligned_texts(pub: Path | None, ids: pa.Array) -> pa.Array:
     return pc.fill_null(pc.take(texts["text"].combine_chunks(), pos), "")
 
 
-def _seed_index(idx, pub: Path, prev: pa.Table, texts: pa.Array) -> None:
+def _previous_with_texts(pub: Path, schema: pa.Schema):
+    """The published articles with their texts, a month file at a time (bounded memory: never every text at once).
+
+    A month file of ``article_texts`` holds the texts of the same month file of ``articles`` (both are split by
+    ``published_at``); an article whose text is not there (an older layout) is looked up in every text file."""
+    for f in _table_files(pub, "articles"):
+        t = _reset_quality_status(conform("articles", pq.read_table(f)))
+        if not t.num_rows:
+            continue
+        ids = t["article_id"].combine_chunks()
+        tf = pub / "article_texts" / f.relative_to(pub / "articles")
+        texts = pq.read_table(tf, columns=["article_id", "text"]) if tf.is_file() else None
+        if texts is not None and texts.num_rows:
+            pos = pc.index_in(ids, value_set=texts["article_id"].combine_chunks())
+            col = pc.take(texts["text"].combine_chunks(), pos)
+        else:
+            pos, col = None, pa.nulls(len(ids), pa.string())
+        if pos is None or pos.null_count:
+            missing = pc.is_null(col) if pos is not None else pa.array([True] * len(ids))
+            col = pc.if_else(missing, _aligned_texts(pub, ids), col)
+        yield t.append_column("text", pc.fill_null(col, "")).cast(schema)
+
+
+def _seed_index(idx, pub: Path, prev: pa.Table) -> None:
     """Index the published originals (ok, not duplicates) in their published order, from the signatures stored
-    with the publication; only articles missing there (an older publication) are hashed."""
+    with the publication; only articles missing there (an older publication) are hashed (their texts read then)."""
     import numpy as np
 
     from rasd.ingest.dedupe import NUM_PERM, read_signatures, signatures
@@ -279,19 +347,25 @@ def _seed_index(idx, pub: Path, prev: pa.Table, texts: pa.Array) -> None:
     n = len(ids)
     if not n:
         return
-    sigs = np.full((n, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
-    have = np.zeros(n, dtype=bool)
     cached = pub / "_cache" / MINHASH
-    got = read_signatures(pq.read_table(cached)) if cached.is_file() else None
+    got = read_signatures(pq.ParquetFile(cached).read()) if cached.is_file() else None
     if got is not None and len(got[0]):
-        pos = pc.index_in(ids, value_set=got[0]).to_numpy(zero_copy_only=False)
-        hit = ~np.isnan(pos) if pos.dtype.kind == "f" else pos >= 0
-        sigs[hit] = got[1][pos[hit].astype(np.int64)]
-        have[hit] = True
+        pos = pc.index_in(ids, value_set=got[0])
+        if not pos.null_count:  # every original has its stored signature: indexed in place, in published order
+            idx.add_signatures(ids.to_pylist(), got[1], pos.to_numpy(zero_copy_only=False))
+            return
+        pos = pc.fill_null(pos, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+        have = pos >= 0
+        sigs = np.full((n, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
+        sigs[have] = got[1][pos[have]]
+    else:
+        sigs = np.full((n, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
+        have = np.zeros(n, dtype=bool)
+    del got
     missing = np.flatnonzero(~have)
     if len(missing):
-        etexts = texts.filter(eligible)
-        msigs, ok = signatures(etexts.take(pa.array(missing, pa.int64())).to_pylist())
+        mtexts = _aligned_texts(pub, ids.take(pa.array(missing, pa.int64())))
+        msigs, ok = signatures(mtexts.to_pylist())
         sigs[missing] = msigs
         have[missing] = ok
     keep = np.flatnonzero(have)
@@ -343,29 +417,27 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
     from rasd.ingest.dedupe import BatchIndex, write_signature_table
 
     prev_pub = ctx.layout.current_publication()
-    prev = read_table(prev_pub, "articles")
-    prev = conform("articles", prev) if prev is not None and prev.num_rows else None
+    prev = _previous_columns(prev_pub)
     idx = BatchIndex(threshold=ctx.settings.near_duplicate_threshold)
     schema = _article_schema()
-    prev_full = None
     if prev is not None:
         prev_ids = prev["article_id"].combine_chunks()
         prev_keys = _record_keys(prev).combine_chunks()
         prev_root = pc.coalesce(prev["duplicate_of"], prev["article_id"]).combine_chunks()
-        texts = _aligned_texts(prev_pub, prev_ids)
-        _seed_index(idx, prev_pub, prev, texts)
-        prev_full = _reset_quality_status(prev).append_column("text", texts).cast(schema)
+        _seed_index(idx, prev_pub, prev)
     # Batches of extractable articles for the extract step: the new ones, and all of them when the rules changed.
-    reextract = prev_full is not None and previous_extractor_version(ctx.layout) != extractor_version()
+    reextract = prev is not None and previous_extractor_version(ctx.layout) != extractor_version()
     batches = _ExtractBatches(ctx.work, ctx.settings.batch_size)
     all_path = ctx.work / "articles.parquet"
-    writer = pq.ParquetWriter(all_path, schema)
-    if prev_full is not None:
-        writer.write_table(prev_full)
-        if reextract:
-            batches.add(prev_full)
-    total = prev_full.num_rows if prev_full is not None else 0
-    del prev_full
+    # texts are unique per row: a dictionary page for them is built, then abandoned (CPU for nothing)
+    writer = pq.ParquetWriter(all_path, schema, use_dictionary=[c for c in schema.names if c != "text"])
+    total = 0
+    if prev is not None:
+        for part in _previous_with_texts(prev_pub, schema):
+            writer.write_table(part)
+            total += part.num_rows
+            if reextract:
+                batches.add(part)
     seen_keys: set[bytes] = set()  # records of this run (16-byte digests of their keys: 1M of them in ~100 MB)
     root_of: dict[str, str] = {}  # new article_id -> the first copy it duplicates (itself when original)
     unpublished: set[str] = set()  # inputs (source paths) with a record this publication does not hold

@@ -166,7 +166,19 @@ def test_batch_index_decides_as_the_one_by_one_index(batch):
     assert any(d is not None and d.startswith("b") for d in want)  # matches against the seeded base too
     o_ids, o_chunks = idx.originals()
     w_ids, w_sigs = one.originals()
-    assert o_ids == w_ids and (np.concatenate(o_chunks) == w_sigs).all()
+    assert o_ids == w_ids and (np.concatenate(list(o_chunks)) == w_sigs).all()
+    # seeded from a stored matrix in another order, through row numbers (no reordered copy): the same answers
+    perm = rng.permutation(len(base))
+    stored = base[perm]
+    rows = np.argsort(perm)  # stored[rows] == base
+    byrow = BatchIndex(0.85)
+    byrow.add_signatures([f"b{i}" for i in range(len(base))], stored, rows)
+    got2 = []
+    for s in range(0, len(ids), batch):
+        got2 += byrow.check_batch(ids[s:s + batch], sigs[s:s + batch], ok[s:s + batch])
+    assert got2 == want
+    r_ids, r_chunks = byrow.originals()
+    assert r_ids == w_ids and (np.concatenate(list(r_chunks)) == w_sigs).all()
 
 
 def test_permutations_are_datasketchs():
@@ -195,3 +207,14 @@ def test_written_signature_table_reads_back(tmp_path):
     write_signature_table(tmp_path / "m.parquet", ids, chunks)
     got_ids, got = read_signatures(pq.read_table(tmp_path / "m.parquet"))
     assert got_ids.to_pylist() == ids and np.array_equal(got, np.concatenate(chunks))
+
+
+def test_band_params_are_datasketchs():
+    """LSH bands x rows computed without scipy equal datasketch's optimisation over a grid of thresholds."""
+    import numpy as np
+    from datasketch.lsh import _optimal_param
+
+    from rasd.ingest.dedupe import NUM_PERM, _band_params
+
+    for t in np.round(np.arange(0.15, 1.001, 0.01), 2).tolist():
+        assert _band_params(t) == _optimal_param(max(0.1, min(0.9, t - 0.1)), NUM_PERM, 0.5, 0.5), t

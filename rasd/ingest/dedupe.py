@@ -122,11 +122,31 @@ def signature(text: str) -> np.ndarray | None:
     return sig[0] if ok[0] else None
 
 
-def _band_params(threshold: float) -> tuple[int, int]:
-    from datasketch import MinHashLSH
+_BAND_PARAMS: dict[float, tuple[int, int]] = {}
 
-    lsh = MinHashLSH(threshold=max(0.1, min(0.9, threshold - 0.1)), num_perm=NUM_PERM)
-    return lsh.b, lsh.r
+
+def _band_params(threshold: float) -> tuple[int, int]:
+    """datasketch's ``MinHashLSH(threshold - 0.1, NUM_PERM)`` bands and rows, computed without importing datasketch
+    (its import pulls in scipy: ~1-2 CPU s per run). Like its ``_optimal_param`` (weights 0.5/0.5): the (b, r) with
+    b * r <= NUM_PERM minimising the false-positive area below the LSH threshold plus the false-negative area above.
+    The integrands are polynomials of degree b * r <= 128, so Gauss-Legendre with 80 nodes integrates them exactly
+    (to rounding) where datasketch uses scipy's quad; ``tests/test_dedupe.py`` checks the choice against datasketch."""
+    t = max(0.1, min(0.9, threshold - 0.1))
+    if t not in _BAND_PARAMS:
+        x, w = np.polynomial.legendre.leggauss(80)
+        pairs = [(b, r) for b in range(1, NUM_PERM + 1) for r in range(1, NUM_PERM // b + 1)]
+        bb = np.asarray([p[0] for p in pairs], dtype=np.float64)[:, None]
+        rr = np.asarray([p[1] for p in pairs], dtype=np.float64)[:, None]
+
+        def area(lo: float, hi: float, fn) -> np.ndarray:
+            s = (hi - lo) / 2 * x[None, :] + (hi + lo) / 2
+            return (hi - lo) / 2 * (fn(s) * w[None, :]).sum(axis=1)
+
+        fp = area(0.0, t, lambda s: 1 - (1 - s ** rr) ** bb)
+        fn = area(t, 1.0, lambda s: (1 - s ** rr) ** bb)
+        err = fp * 0.5 + fn * 0.5
+        _BAND_PARAMS[t] = pairs[int(np.argmin(err))]  # argmin: the first minimum, as datasketch's strict "<"
+    return _BAND_PARAMS[t]
 
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
@@ -135,11 +155,12 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)
 def _band_keys(sigs: np.ndarray, b: int, r: int) -> np.ndarray:
     """One 64-bit key per (row, band): a hash of the band's r values (a collision only adds a candidate,
     which the Jaccard check then judges)."""
-    s = sigs[:, : b * r].reshape(len(sigs), b, r).astype(np.uint64)
     with np.errstate(over="ignore"):
         h = np.full((len(sigs), b), 0xCBF29CE484222325, dtype=np.uint64)
         for k in range(r):
-            h = (h ^ s[:, :, k]) * _MIX
+            # row k of every band (columns k, r + k, ...): n x b at a time, not an n x b x r uint64 copy (~1 GB at 1M)
+            h ^= sigs[:, k: b * r: r]
+            h *= _MIX
             h ^= h >> np.uint64(29)
     return h
 
@@ -288,6 +309,9 @@ class DuplicateIndex:
         return self.check_and_add_signature(article_id, signature(text))
 
 
+_ROWS_AT_ONCE = 65536  # signatures gathered at a time from a reordered stored matrix (32 MB)
+
+
 class BatchIndex:
     """The decisions of :class:`DuplicateIndex`, a batch of signatures at a time, in bounded memory.
 
@@ -309,6 +333,7 @@ class BatchIndex:
         self._need = next(c for c in range(NUM_PERM + 1) if float(c) / float(NUM_PERM) >= threshold)
         self._ids: list[str] = []
         self._sig_chunks: list[np.ndarray] = []
+        self._chunk_rows: list[np.ndarray | None] = []  # per chunk: its signatures are chunk[rows] (None: in order)
         self._starts: list[int] = []  # rank of each chunk's first row
         self._n = 0
         self._segments: list[tuple[np.ndarray, np.ndarray]] = []  # (keys n x b sorted per band, ranks per band)
@@ -327,15 +352,18 @@ class BatchIndex:
         chunk = np.searchsorted(starts, ranks, side="right") - 1
         for c in np.unique(chunk):
             m = chunk == c
-            out[m] = self._sig_chunks[c][ranks[m] - starts[c]]
+            at = ranks[m] - starts[c]
+            rows = self._chunk_rows[c]
+            out[m] = self._sig_chunks[c][at if rows is None else rows[at]]
         return out
 
-    def _add(self, ids: list[str], sigs: np.ndarray, keys: np.ndarray) -> None:
+    def _add(self, ids: list[str], sigs: np.ndarray, keys: np.ndarray, rows: np.ndarray | None = None) -> None:
         if not len(ids):
             return
         ranks = np.arange(self._n, self._n + len(ids), dtype=np.int32)  # int32: 2^31 originals is far beyond a run
         self._ids.extend(ids)
-        self._sig_chunks.append(np.ascontiguousarray(sigs, dtype=np.uint32))
+        self._sig_chunks.append(sigs if rows is not None else np.ascontiguousarray(sigs, dtype=np.uint32))
+        self._chunk_rows.append(rows)
         self._starts.append(self._n)
         self._n += len(ids)
         seg = self._segment(keys, ranks)
@@ -351,14 +379,34 @@ class BatchIndex:
         order = np.argsort(keys, axis=0, kind="stable")
         return np.take_along_axis(keys, order, 0), np.take_along_axis(ranks, order, 0)
 
-    def add_signatures(self, ids: Sequence[str], sigs: np.ndarray) -> None:
-        """Index many originals at once (stored signatures, in first-seen order)."""
-        sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
-        self._add(list(ids), sigs, self.band_keys(sigs) if len(sigs) else np.empty((0, self.b), np.uint64))
+    def add_signatures(self, ids: Sequence[str], sigs: np.ndarray, rows: np.ndarray | None = None) -> None:
+        """Index many originals at once (stored signatures, in first-seen order). With ``rows``, the i-th original's
+        signature is ``sigs[rows[i]]``: a stored matrix is indexed in another order without a copy of it (at 1M
+        originals a copy is 512 MB more at the peak)."""
+        if rows is None:
+            sigs = np.ascontiguousarray(sigs, dtype=np.uint32)
+        else:
+            rows = np.asarray(rows, dtype=np.int64)
+        keys = np.empty((0, self.b), np.uint64)
+        if len(ids):
+            if rows is None:
+                keys = self.band_keys(sigs)
+            else:  # a slice of rows at a time: never the whole reordered matrix
+                keys = np.concatenate([self.band_keys(sigs[rows[i:i + _ROWS_AT_ONCE]])
+                                       for i in range(0, len(rows), _ROWS_AT_ONCE)])
+        self._add(list(ids), sigs, keys, rows)
 
     def originals(self):
-        """(ids, signature chunks) of every indexed original in first-seen order."""
-        return self._ids, self._sig_chunks
+        """(ids, signature chunks) of every indexed original in first-seen order; a chunk indexed through ``rows``
+        comes as slices of ``_ROWS_AT_ONCE`` rows made as they are iterated."""
+        def chunks():
+            for c, rows in zip(self._sig_chunks, self._chunk_rows):
+                if rows is None:
+                    yield c
+                else:
+                    for i in range(0, len(rows), _ROWS_AT_ONCE):
+                        yield c[rows[i:i + _ROWS_AT_ONCE]]
+        return self._ids, chunks()
 
     def check_batch(self, ids: Sequence[str], sigs: np.ndarray, ok: np.ndarray) -> list[str | None]:
         """For each row in order: the id of the first-seen original it nearly repeats, or None after indexing it
@@ -433,7 +481,7 @@ class BatchIndex:
         return out
 
 
-def write_signature_table(path, ids: Sequence[str], chunks: Sequence[np.ndarray]) -> None:
+def write_signature_table(path, ids: Sequence[str], chunks: Iterable[np.ndarray]) -> None:
     """``signature_table`` written chunk by chunk (no copy of all signatures at once)."""
     import pyarrow.parquet as pq
 
@@ -443,7 +491,7 @@ def write_signature_table(path, ids: Sequence[str], chunks: Sequence[np.ndarray]
         for c in chunks:
             w.write_table(signature_table(ids[start:start + len(c)], c).cast(schema))
             start += len(c)
-        if not chunks:
+        if not start:
             w.write_table(schema.empty_table())
 
 
@@ -480,5 +528,6 @@ def read_signatures(table: pa.Table) -> tuple[pa.Array, np.ndarray] | None:
         return ids, np.empty((0, NUM_PERM), dtype=np.uint32)
     data = np.frombuffer(col.buffers()[1], dtype="<u4")
     start = col.offset * NUM_PERM
-    sigs = data[start:start + len(col) * NUM_PERM].reshape(len(col), NUM_PERM).astype(np.uint32)
+    # a read-only view of the Arrow buffer (no copy; "<u4" is uint32 on the little-endian machines we run on)
+    sigs = data[start:start + len(col) * NUM_PERM].reshape(len(col), NUM_PERM).view(np.uint32)
     return ids, sigs
