@@ -234,8 +234,12 @@ def _article_schema() -> pa.Schema:
 
 def _write_records(records: list[dict], path: Path) -> None:
     schema = _article_schema()
-    cols = {f.name: [_encodable(r.get(f.name)) for r in records] for f in schema}
-    pq.write_table(pa.Table.from_pydict(cols, schema=schema), path)
+    try:
+        # pyarrow refuses a string that is not valid UTF-8 (UnicodeEncodeError): only then is every value checked
+        table = pa.Table.from_pydict({f.name: [r.get(f.name) for r in records] for f in schema}, schema=schema)
+    except UnicodeEncodeError:
+        table = pa.Table.from_pydict({f.name: [_encodable(r.get(f.name)) for r in records] for f in schema}, schema=schema)
+    pq.write_table(table, path)
 
 
 def _encodable(v):
