@@ -461,3 +461,25 @@ def test_any_bytes_become_records_never_errors(tmp_path, data, kind):
         assert "/" not in r["doc_key"]
     if kind != "jsonl":
         assert len(recs) == 1
+
+
+def test_minhash_side_file_uses_the_normalized_text_of_the_records(tmp_path):
+    """ingest_batch's signatures reuse normalize(text) computed for the article_id: the same as from the texts."""
+    import numpy as np
+
+    from rasd.ingest.dedupe import signatures
+    from rasd.pipeline import _write_minhash
+    from rasd.text.normalize import normalize
+
+    recs = run(FIX, tmp_path / "raw")
+    ok = [r for r in recs if r["status"] == "ok" and r["text"]]
+    assert ok and all(r.normalized == normalize(r["text"]) for r in ok)
+    _write_minhash(recs, tmp_path / "m.npz")
+    want, want_ok = signatures([r["text"] for r in ok])
+    with np.load(tmp_path / "m.npz") as z:
+        assert z["n"][0] == len(recs) and len(z["rows"]) == len(ok)
+        assert np.array_equal(z["sigs"], want) and np.array_equal(z["ok"], want_ok)
+    # records without it (built elsewhere) get the same signatures from their texts
+    _write_minhash([dict(r) for r in recs], tmp_path / "p.npz")
+    with np.load(tmp_path / "p.npz") as z:
+        assert np.array_equal(z["sigs"], want)

@@ -100,15 +100,17 @@ def _word_chars(cps: np.ndarray) -> np.ndarray:
     return out
 
 
-def _batch_shingles(texts: list[str], k: int = SHINGLE) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
+def _batch_shingles(texts: list[str], k: int = SHINGLE, normalized: bool = False
+                    ) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
     """The word k-shingles of many texts at once, as ``_shingle_bytes`` gives them, without a Python step per word.
 
     Returns (``joined``, ``lo``, ``hi``, ``counts``): shingle j is ``joined[lo[j]:hi[j]]`` (UTF-8), the shingles of
     text 0 first, then text 1's..., ``counts[i]`` of them for text i. ``joined`` is every word of every normalised
     text in order, one space between words (also between texts: a shingle never spans two texts, by its bounds).
+    ``normalized``: the texts are already ``normalize``d.
     """
     n = len(texts)
-    norms = [normalize(t) if t else "" for t in texts]
+    norms = texts if normalized else [normalize(t) if t else "" for t in texts]
     # one non-word separator between texts, so that no word spans two texts
     big = "\n".join(norms)
     cps = np.frombuffer(big.encode("utf-32-le", "surrogatepass"), dtype="<u4")
@@ -147,13 +149,14 @@ def _batch_shingles(texts: list[str], k: int = SHINGLE) -> tuple[bytes, np.ndarr
     return joined, bst[start], ben[end], counts
 
 
-def signatures(texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+def signatures(texts: Iterable[str], normalized: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures of many texts: (``uint32`` matrix n x NUM_PERM, bool mask of texts with shingles).
 
-    Rows of texts without shingles are all 0xFFFFFFFF (never indexed, never matched)."""
+    Rows of texts without shingles are all 0xFFFFFFFF (never indexed, never matched). ``normalized``: the texts are
+    already ``rasd.text.normalize.normalize``d (the same signatures, without normalising them again)."""
     a, b = _permutations()
     texts = list(texts)
-    joined, lo, hi, cnt = _batch_shingles(texts)
+    joined, lo, hi, cnt = _batch_shingles(texts, normalized=normalized)
     n = len(texts)
     out = np.full((n, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
     if not len(lo):
