@@ -224,7 +224,13 @@ def _write_minhash(records: list[dict], path: Path) -> None:
     from rasd.ingest.dedupe import signatures
 
     rows = [i for i, r in enumerate(records) if r.get("status") == "ok" and r.get("text")]
-    sigs, ok = signatures([_encodable(records[i]["text"]) for i in rows])  # the text as written to Parquet
+    texts = [_encodable(records[i]["text"]) for i in rows]  # the text as written to Parquet
+    # read_items' records carry normalize(text) (computed for the article_id): valid when the text was written as is
+    norms = [getattr(records[i], "normalized", None) if t is records[i]["text"] else None for i, t in zip(rows, texts)]
+    if all(x is not None for x in norms):
+        sigs, ok = signatures(norms, normalized=True)
+    else:
+        sigs, ok = signatures(texts)
     with open(path, "wb") as fh:
         np.savez(fh, n=np.asarray([len(records)]), rows=np.asarray(rows, dtype=np.int64), sigs=sigs, ok=ok)
 
@@ -254,8 +260,12 @@ def _article_schema() -> pa.Schema:
 
 def _write_records(records: list[dict], path: Path) -> None:
     schema = _article_schema()
-    cols = {f.name: [_encodable(r.get(f.name)) for r in records] for f in schema}
-    pq.write_table(pa.Table.from_pydict(cols, schema=schema), path)
+    try:
+        # pyarrow refuses a string that is not valid UTF-8 (UnicodeEncodeError): only then is every value checked
+        table = pa.Table.from_pydict({f.name: [r.get(f.name) for r in records] for f in schema}, schema=schema)
+    except UnicodeEncodeError:
+        table = pa.Table.from_pydict({f.name: [_encodable(r.get(f.name)) for r in records] for f in schema}, schema=schema)
+    pq.write_table(table, path)
 
 
 def _encodable(v):

@@ -171,6 +171,39 @@ def test_arabic_encodings_decode(encoding):
     assert decode_bytes(text.encode(encoding)).text == text
 
 
+def test_archive_bytes_makes_its_folder_and_steps_over_leftover_temporary_files(tmp_path, monkeypatch):
+    import itertools
+
+    from rasd.ingest import raw as raw_mod
+
+    data = b"\xd9\x82\xd8\xb5\xd9\x81"
+    digest = hashlib.sha256(data).hexdigest()
+    folder = tmp_path / "raw" / digest[:2]
+    folder.mkdir(parents=True)
+    # a crashed run (same pid after a restart) left the temporary files this write would take first
+    for n in (0, 1):
+        (folder / f".tmp-{os.getpid()}-{n}").write_bytes(b"half")
+    monkeypatch.setattr(raw_mod, "_SEQ", itertools.count())
+    assert archive_bytes(data, tmp_path / "raw") == digest
+    assert raw_path(tmp_path / "raw", digest).read_bytes() == data
+    assert (folder / f".tmp-{os.getpid()}-0").read_bytes() == b"half"  # never overwritten
+    assert len(list(folder.glob(".tmp-*"))) == 2  # no temporary file of its own left behind
+    # the folder of a new prefix is made on demand (the whole raw layer too)
+    d2 = archive_bytes(b"x", tmp_path / "new-raw")
+    assert raw_path(tmp_path / "new-raw", d2).read_bytes() == b"x"
+
+
+def test_archive_bytes_leaves_nothing_when_a_write_fails(tmp_path, monkeypatch):
+
+    def refuse(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    with pytest.raises(OSError):
+        archive_bytes(b"abc", tmp_path)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
 def test_windows_1256_file_ingests_like_utf8(tmp_path):
     src = tmp_path / "in"
     src.mkdir()
@@ -428,3 +461,25 @@ def test_any_bytes_become_records_never_errors(tmp_path, data, kind):
         assert "/" not in r["doc_key"]
     if kind != "jsonl":
         assert len(recs) == 1
+
+
+def test_minhash_side_file_uses_the_normalized_text_of_the_records(tmp_path):
+    """ingest_batch's signatures reuse normalize(text) computed for the article_id: the same as from the texts."""
+    import numpy as np
+
+    from rasd.ingest.dedupe import signatures
+    from rasd.pipeline import _write_minhash
+    from rasd.text.normalize import normalize
+
+    recs = run(FIX, tmp_path / "raw")
+    ok = [r for r in recs if r["status"] == "ok" and r["text"]]
+    assert ok and all(r.normalized == normalize(r["text"]) for r in ok)
+    _write_minhash(recs, tmp_path / "m.npz")
+    want, want_ok = signatures([r["text"] for r in ok])
+    with np.load(tmp_path / "m.npz") as z:
+        assert z["n"][0] == len(recs) and len(z["rows"]) == len(ok)
+        assert np.array_equal(z["sigs"], want) and np.array_equal(z["ok"], want_ok)
+    # records without it (built elsewhere) get the same signatures from their texts
+    _write_minhash([dict(r) for r in recs], tmp_path / "p.npz")
+    with np.load(tmp_path / "p.npz") as z:
+        assert np.array_equal(z["sigs"], want)

@@ -325,3 +325,59 @@ def test_has_astral():
         assert not lang.has_astral(s)
     for s in ("😀", "abc\U0001d400", "عربي\U0010ffff"):
         assert lang.has_astral(s)
+
+
+# ------------------------------------------------------------------ MinHash shingles of a whole batch (numpy word split)
+
+from rasd.ingest import dedupe  # noqa: E402
+
+
+def _split_shingles(texts):
+    joined, lo, hi, counts = dedupe._batch_shingles(texts)
+    out, j = [], 0
+    for c in counts.tolist():
+        out.append([joined[a:b] for a, b in zip(lo[j:j + c].tolist(), hi[j:j + c].tolist())])
+        j += c
+    assert j == len(lo)
+    return out
+
+
+def _check_shingles(texts):
+    # _shingle_bytes is the per-word definition (regex words, b" ".join of k of them)
+    assert _split_shingles(texts) == [dedupe._shingle_bytes(t) for t in texts], texts
+
+
+def test_batch_shingles_equal_the_per_word_shingles_on_samples():
+    samples = [t for t in _samples() if "\ud800" not in t]  # signatures get Parquet's text: valid UTF-8
+    samples += ["", "a", "a b c d e", "a b c d e f", "x_y 12 ٣٤ ١٢ 𝔘𝔫𝔦 \U0001f600 ok", "أ.ب،ج", "\n\n"]
+    _check_shingles(samples)
+    for t in samples:
+        _check_shingles([t])
+    _check_shingles([])
+
+
+@SLOW
+@given(st.lists(_MIXED.filter(lambda t: "\ud800" not in t), max_size=6))
+def test_batch_shingles_equal_the_per_word_shingles_on_mixed_text(texts):
+    _check_shingles(texts)
+
+
+@SLOW
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80), max_size=4))
+def test_batch_shingles_equal_the_per_word_shingles_on_any_unicode(texts):
+    _check_shingles(texts)
+
+
+def test_signatures_equal_per_text_signatures_across_permutation_blocks(monkeypatch):
+    """A batch is permuted in blocks of about _CHUNK shingles: the rows do not depend on how texts fall in blocks."""
+    import numpy as np
+
+    texts = [t for t in _samples() if "\ud800" not in t][:12] + ["", "واحد اثنان ثلاثة أربعة خمسة ستة"]
+    whole, ok = dedupe.signatures(texts)
+    monkeypatch.setattr(dedupe, "_CHUNK", 7)
+    small, ok2 = dedupe.signatures(texts)
+    one = [dedupe.signatures([t]) for t in texts]
+    assert np.array_equal(whole, small) and np.array_equal(ok, ok2)
+    for i, (s, o) in enumerate(one):
+        assert o[0] == ok[i] and np.array_equal(s[0], whole[i])
+    assert not ok[texts.index("")] and (whole[texts.index("")] == 0xFFFFFFFF).all()

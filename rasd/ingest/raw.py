@@ -7,11 +7,14 @@ and an object that already exists is not written again.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import tempfile
 from pathlib import Path
 
 _CHUNK = 1 << 20
+# Temporary names: unique per process (pid) and per write (counter); O_EXCL refuses a leftover of a crashed run.
+_SEQ = itertools.count()
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -22,25 +25,38 @@ def raw_path(raw_dir: Path, digest: str) -> Path:
     return Path(raw_dir) / digest[:2] / digest
 
 
-def _publish(tmp: Path, dest: Path) -> None:
-    try:
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def archive_bytes(data: bytes, raw_dir: Path) -> str:
-    """Store ``data`` in the raw layer (idempotent); return its sha256."""
-    digest = sha256_bytes(data)
-    dest = raw_path(raw_dir, digest)
-    if dest.exists():
+    """Store ``data`` in the raw layer (idempotent); return its sha256.
+
+    Called once per input file and JSONL line, so it makes only the system calls it needs: a stat of the
+    object, the creation of a temporary file beside it (its folder is created only when that fails),
+    one write, and the rename into place. Same objects and modes (0600) as ``tempfile.mkstemp`` gave.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    folder = os.path.join(raw_dir, digest[:2])
+    dest = os.path.join(folder, digest)
+    if os.path.exists(dest):
         return digest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    _publish(Path(name), dest)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{next(_SEQ)}")
+        try:
+            fd = os.open(tmp, flags, 0o600)
+            break
+        except FileNotFoundError:
+            os.makedirs(folder, exist_ok=True)
+        except FileExistsError:
+            continue
+    try:
+        with open(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     return digest
 
 

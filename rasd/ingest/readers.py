@@ -73,7 +73,18 @@ class _Ctx:
 
 def article_id_for_text(cleaned_text: str) -> str:
     """Stable id of an article: a re-run and a syndicated copy with the same text share it."""
-    return hashlib.sha256(normalize(cleaned_text).encode("utf-8")).hexdigest()[:16]
+    return _id_of_normalized(normalize(cleaned_text))
+
+
+def _id_of_normalized(normalized: str) -> str:
+    return hashlib.sha256(normalized.encode("utf-8")).hexdigest()[:16]
+
+
+class Record(dict):
+    """An article record (a plain dict of its columns) that also carries ``normalized``: ``normalize(text)``, computed
+    for the article_id, so that MinHash shingling (``rasd.pipeline._write_minhash``) does not compute it again."""
+
+    __slots__ = ("normalized",)
 
 
 def article_id_for_quarantine(raw: bytes, source_path: str) -> str:
@@ -225,8 +236,9 @@ def _article(ctx: _Ctx, source_path: str, doc_key: str, content_hash: str, raw: 
     if not text.strip():
         return _quarantine(ctx, source_path, doc_key, content_hash, raw,
                            "empty: no article text (only whitespace or page boilerplate)", meta)
-    rec = _base(ctx, source_path, doc_key, content_hash)
-    rec.update(article_id=article_id_for_text(text), url=url, outlet=outlet_name, text=text, n_chars=len(text))
+    rec = Record(_base(ctx, source_path, doc_key, content_hash))
+    rec.normalized = normalize(text)
+    rec.update(article_id=_id_of_normalized(rec.normalized), url=url, outlet=outlet_name, text=text, n_chars=len(text))
     rec["title"] = _str_field(meta, "title") or html_title or title_from_text(text) or title_from_url(url)
     published = None
     if meta.get("published_at") not in (None, ""):
