@@ -776,6 +776,9 @@ ROW_CHECKS = "row_checks.parquet"  # publication cache: a 64-bit hash of every r
 _ARTICLE_CHECKED = ["article_id", "published_at", "published_at_basis", "status", "quarantine_reason"]
 _HASHED = {"articles": 0, "events": 1, "incidents": 2}  # ROW_CHECKS's `table` code of each table
 _CHECK_ROWS = 200_000  # rows handed to the expectations at a time (pandas views of ~1 kB a row); 20k–1M
+# events hashed at a time (~300 B a row with evidence); each batch looks its articles' dates up in a hash table of
+# every article id built for it, so larger batches cost less at 1M articles; 32k–512k
+_HASH_ROWS = 131_072
 _NO_PUBLISHED_AT = pa.scalar(None, pa.date32())
 
 
@@ -1008,16 +1011,12 @@ def validate_rows(ctx: RunContext, articles_path: Path, events_path: Path) -> di
     todo_a = ~_unchanged(_row_hashes(articles.select(a_hashed)), _previous_hashes(prev_pub, "articles"))
     ids_a = articles["article_id"].combine_chunks().filter(pa.array(todo_a))
     parts: list[pa.Table] = []
-    article_rows: list[dict] = []
-    if todo_a.any():  # the articles' own rules, once (the event chunks below only join their publication dates)
-        qa, _ = row_checks({"articles": articles.filter(pa.array(todo_a))}, ctx.settings, place_ids)
-        parts.append(qa)
-        article_rows = qa.to_pylist()
+    article_rows: list[dict] | None = None  # quarantine rows of the articles, once their rules ran
 
     e_cols = _checked_columns(ctx.settings, "events")
     prev_e = _previous_hashes(prev_pub, "events")
     hashes, todo = [], []
-    for t in _batches(events_path, e_cols):
+    for t in _batches(events_path, e_cols, _HASH_ROWS):
         h = _event_hashes(t, e_cols, articles)
         hashes.append(h)
         todo.append(~_unchanged(h, prev_e) | _bools(pc.is_in(t["article_id"], value_set=ids_a)))
@@ -1026,19 +1025,24 @@ def validate_rows(ctx: RunContext, articles_path: Path, events_path: Path) -> di
     drop = np.zeros(len(todo), dtype=bool)
     seen_a = todo_a.copy()
     for at, sub_e in _marked_rows(events_path, "events", todo):
-        # the chunk's articles, for their publication dates; their own rules ran above (an empty subset here)
-        mine = pc.is_in(articles["article_id"], value_set=sub_e["article_id"].combine_chunks())
-        sub_a = conform("articles", articles.filter(mine))
-        seen_a |= _bools(mine)
-        q, keep = row_checks({"articles": sub_a, "events": sub_e}, ctx.settings, place_ids,
-                             rows={"articles": np.zeros(sub_a.num_rows, dtype=bool)})
+        # the chunk's articles (for their publication dates); the articles' own rules run with the first chunk
+        mine = _bools(pc.is_in(articles["article_id"], value_set=sub_e["article_id"].combine_chunks()))
+        first = article_rows is None
+        sel = mine | todo_a if first else mine
+        seen_a |= sel
+        q, keep = row_checks({"articles": articles.filter(pa.array(sel)), "events": sub_e}, ctx.settings, place_ids,
+                             rows={"articles": todo_a[sel] if first else np.zeros(int(sel.sum()), dtype=bool)})
         parts.append(q)
         drop[at] = ~keep["events"].to_numpy(zero_copy_only=False)
-        if article_rows:  # an article that fails takes its events with it
+        if first:  # row_checks held this chunk's events of failing articles itself
+            article_rows = [r for r in q.to_pylist() if r["table_name"] == "articles"]
+        elif article_rows:  # an article that fails takes its events with it
             held, rows = held_for_articles(article_rows, sub_e)
             drop[at[held]] = True
             if rows:
                 parts.append(to_arrow("quarantine", rows))
+    if article_rows is None and todo_a.any():  # no event to check
+        parts.append(row_checks({"articles": articles.filter(pa.array(todo_a))}, ctx.settings, place_ids)[0])
     quarantine = _quarantine_order(parts, suites)
     bad = set(quarantine.filter(pc.equal(quarantine["table_name"], "articles"))["row_id"].to_pylist())
     if bad:

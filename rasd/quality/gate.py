@@ -849,7 +849,7 @@ def table_summaries(con, files: dict[str, list], suites: dict[str, dict]) -> dic
                 FROM t SEMI JOIN d ON {on} ORDER BY t._pos""").to_arrow_table()
             frames.append((t, [e["meta"]["name"]]))
         out[name] = []
-        total = con.sql(f"SELECT count(*) FROM ({rel[name]})").fetchone()[0]
+        total = con.sql(f"SELECT count(*) FROM ({rel[name]})").fetchall()[0][0]
         for t, names in frames:
             df = t.to_pandas(date_as_object=True)
             df.index = pd_range(len(df))
