@@ -390,7 +390,8 @@ def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], doc
                 unexpected[(name, p.e["meta"]["name"])] = found
                 if r.result is not None:
                     if p.frame is not None and "_count" in p.frame.columns:
-                        validated, bad = int(p.frame["_count"].sum()), int(p.frame["_count"].to_numpy()[found].sum())
+                        validated = p.frame.attrs.get("table_rows", int(p.frame["_count"].sum()))
+                        bad = int(p.frame["_count"].to_numpy()[found].sum())
                     elif p.frame is not None:
                         validated, bad = p.frame.attrs.get("table_rows", len(p.frame)), len(found)
                     else:
@@ -402,8 +403,9 @@ def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], doc
                         "validated_on": {"rowwise": "one row per distinct value combination",
                                          "unique": "every row sharing its key with another row",
                                          "full": "every validated row"}[p.kind] if p.frame is None else
-                        ("one row per distinct value combination (a summary of the table)" if "_count" in p.frame.columns
-                         else "every row sharing its key with another row (a summary of the table)"),
+                        ("every row sharing its key with another row (a summary of the table)"
+                         if p.e["type"] in UNIQUE_TYPES else
+                         "one row per distinct value combination (a summary of the table)"),
                     }
             for key in set(store.list_keys()) - before:  # the stored copy (Data Docs) gets the same additions
                 store.set(key, result)
@@ -792,6 +794,7 @@ def table_checks(tables: dict[str, pa.Table], settings, place_ids: set[str], out
 # --------------------------------------------------------------------------- staged publication (bounded memory)
 
 SUMMARY_SUITES = ("articles", "events", "incidents")
+NULL_SENSITIVE_TYPES = frozenset({"expect_column_values_to_be_null", "expect_column_values_to_not_be_null"})
 
 
 def table_summaries(con, files: dict[str, list], suites: dict[str, dict]) -> dict | None:
@@ -830,24 +833,35 @@ def table_summaries(con, files: dict[str, list], suites: dict[str, dict]) -> dic
         if any(c not in have for _, cols in rowwise + unique for c in cols):
             return None  # a column GX would report missing: validate the whole table
         frames = []
+        cols = list(dict.fromkeys(c for _, cs in rowwise for c in cs))
+        # One GX batch instead of several (GX's cost is per batch): the duplicated rows join the combinations frame,
+        # every combination column null for them and the key null for the combinations, when each expectation
+        # ignores rows whose columns are all null (GX's column-map expectations skip nulls; not the *_be_null ones)
+        merge = bool(rowwise and unique) and not set(cols) & {key, *(c for _, cs in unique for c in cs)} and all(
+            e["type"] not in NULL_SENSITIVE_TYPES and "row_condition" not in e["kwargs"]
+            and e["kwargs"].get("ignore_row_if") != "neither" for e, _ in rowwise)
         if rowwise:
-            cols = list(dict.fromkeys(c for _, cs in rowwise for c in cs))
             q = ", ".join(f'"{c}"' for c in cols)
+            first = f'CAST(NULL AS VARCHAR) AS "{key}", ' if merge else f'arg_min("{key}", _pos) AS "{key}", '
             t = con.sql(f"""
-                SELECT {q}, {"" if key in cols else f'arg_min("{key}", _pos) AS "{key}", '}count(*) AS _count,
+                SELECT {q}, {"" if key in cols else first}count(*) AS _count,
                        list("{key}" ORDER BY _pos)[1:{MAX_EXAMPLES}] AS _keys,
                        list(_pos ORDER BY _pos)[1:{MAX_EXAMPLES}] AS _kpos
                 FROM ({rel[name]}) GROUP BY ALL ORDER BY min(_pos)""").to_arrow_table()
             frames.append((t, [e["meta"]["name"] for e, _ in rowwise]))
-        for e, cols in unique:
-            q = ", ".join(f'"{c}"' for c in cols)
-            on = " AND ".join(f't."{c}" IS NOT DISTINCT FROM d."{c}"' for c in cols)
+        for e, ucols in unique:
+            q = ", ".join(f'"{c}"' for c in ucols)
+            on = " AND ".join(f't."{c}" IS NOT DISTINCT FROM d."{c}"' for c in ucols)
+            extra = f', 1 AS _count, [t."{key}"] AS _keys, [t._pos] AS _kpos' if merge else ""
             t = con.sql(f"""
                 WITH t AS ({rel[name]}),
                      d AS (SELECT {q} FROM t GROUP BY ALL HAVING count(*) > 1)
-                SELECT {", ".join(dict.fromkeys([*(f't."{c}"' for c in cols), f't."{key}"']))}
+                SELECT {", ".join(dict.fromkeys([*(f't."{c}"' for c in ucols), f't."{key}"']))}{extra}
                 FROM t SEMI JOIN d ON {on} ORDER BY t._pos""").to_arrow_table()
             frames.append((t, [e["meta"]["name"]]))
+        if merge:
+            frames = [(pa.concat_tables([f for f, _ in frames], promote_options="permissive"),
+                       [n for _, names in frames for n in names])]
         out[name] = []
         total = con.sql(f"SELECT count(*) FROM ({rel[name]})").fetchall()[0][0]
         for t, names in frames:
