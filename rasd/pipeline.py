@@ -779,7 +779,6 @@ _CHECK_ROWS = 200_000  # rows handed to the expectations at a time (pandas views
 # events hashed at a time (~300 B a row with evidence); each batch looks its articles' dates up in a hash table of
 # every article id built for it, so larger batches cost less at 1M articles; 32k–512k
 _HASH_ROWS = 131_072
-_NO_PUBLISHED_AT = pa.scalar(None, pa.date32())
 
 
 def _row_rules_key(settings, place_ids: set[str]) -> str:
@@ -1059,10 +1058,6 @@ def validate_rows(ctx: RunContext, articles_path: Path, events_path: Path) -> di
     return {"events": str(out_events), "quarantine": str(q_path),
             "counts": {"events": len(todo), "kept": kept, "quarantined_rows": quarantine.num_rows,
                        "checked_articles": int(seen_a.sum()), "checked_events": int(todo.sum())}}
-
-
-def _apply_keep(table: pa.Table, keep: pa.BooleanArray | None) -> pa.Table:
-    return table if keep is None else table.filter(keep)
 
 
 RESOLVED = "resolve.json"  # publication cache: the key of the resolution rules its incidents came from

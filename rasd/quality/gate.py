@@ -807,6 +807,7 @@ def table_summaries(con, files: dict[str, list], suites: dict[str, dict]) -> dic
     expectation gets the rows sharing their key with another row, in table order (what ``_plan`` gives GX).
     None when some table-level expectation is of another kind (the caller then validates whole tables)."""
     import numpy as np
+    import pandas as pd
 
     plan: dict[str, tuple[list, list]] = {}
     for name in SUMMARY_SUITES:
@@ -866,17 +867,11 @@ def table_summaries(con, files: dict[str, list], suites: dict[str, dict]) -> dic
         total = con.sql(f"SELECT count(*) FROM ({rel[name]})").fetchall()[0][0]
         for t, names in frames:
             df = t.to_pandas(date_as_object=True)
-            df.index = pd_range(len(df))
+            df.index = pd.RangeIndex(len(df))
             df["_row"] = np.arange(len(df))
             df.attrs["table_rows"] = int(total)
             out[name].append((df, names))
     return out
-
-
-def pd_range(n: int):
-    import pandas as pd
-
-    return pd.RangeIndex(n)
 
 
 def staged_table_checks(files: dict[str, list], row_tables: dict[str, pa.Table], settings, place_ids: set[str],
