@@ -892,6 +892,7 @@ def staged_table_checks(files: dict[str, list], row_tables: dict[str, pa.Table],
     try:
         con.execute("SET memory_limit = '1GB'")
         con.execute("SET enable_progress_bar = false")
+        con.execute("SET threads = 1")  # small aggregate queries: threads cost more CPU than they save
         if temp is not None:
             con.execute(f"SET temp_directory = '{str(temp)}'")
         summaries = table_summaries(con, files, suites)
