@@ -966,8 +966,14 @@ def _gazetteer_ids() -> set[str]:
     return Gazetteer.load().ids()
 
 
-ROW_CHECKS = "row_checks.json"  # publication cache: the key of the row-level rules its tables passed
+ROW_CHECKS = "row_checks.parquet"  # publication cache: a 64-bit hash of every row that passed the row-level rules
+# (articles, events, incidents; over the columns those rules read), the rules' key in the file's metadata
 _ARTICLE_CHECKED = ["article_id", "published_at", "published_at_basis", "status", "quarantine_reason"]
+_HASHED = {"articles": 0, "events": 1, "incidents": 2}  # ROW_CHECKS's `table` code of each table
+_CHECK_ROWS = 200_000  # rows handed to the expectations at a time (pandas views of ~1 kB a row); 20k–1M
+# events hashed at a time (~300 B a row with evidence); each batch looks its articles' dates up in a hash table of
+# every article id built for it, so larger batches cost less at 1M articles; 32k–512k
+_HASH_ROWS = 131_072
 
 
 def _row_rules_key(settings, place_ids: set[str]) -> str:
@@ -994,6 +1000,42 @@ def _row_hashes(t: pa.Table):
     return row_hashes(t, seed=7)
 
 
+def _checked_columns(settings, name: str) -> list[str]:
+    """The columns whose values decide a row's row-level verdict (``gate.row_rule_columns``; every column when one
+    rule's columns are unknown), with ``article_published_at`` last for events. Articles also keep the columns the
+    gate marks (status, quarantine_reason) and duplicate_of (the articles view reads it)."""
+    from rasd.quality.gate import load_suites, row_rule_columns
+
+    cols = row_rule_columns(load_suites(settings, dt.date(2000, 1, 1)), name)
+    table = TABLES[name].column_names
+    if cols is None:
+        cols = table + (["article_published_at"] if name == "events" else [])
+    if name == "articles":
+        cols = [c for c in table if c in set(cols) | set(_ARTICLE_CHECKED) | {"duplicate_of"}]
+    return cols
+
+
+def _read_columns(path: Path, name: str, columns: list[str]) -> pa.Table:
+    """``columns`` of a work file, cast to the contract (absent ones as nulls)."""
+    have = pq.ParquetFile(path).schema_arrow.names
+    t = pq.read_table(path, columns=[c for c in columns if c in have])
+    return _cast(t, name, columns)
+
+
+def _bools(values):
+    """A boolean Arrow array as numpy (null: False)."""
+    return pc.fill_null(values, False).to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _cast(t: pa.Table, name: str, columns: list[str]) -> pa.Table:
+    schema = TABLES[name].arrow_schema
+    arrays = []
+    for c in columns:
+        f = schema.field(c)
+        arrays.append(t[c].cast(f.type) if c in t.column_names else pa.nulls(t.num_rows, f.type))
+    return pa.Table.from_arrays(arrays, names=columns)
+
+
 def _with_published_at(events: pa.Table, articles: pa.Table) -> pa.Table:
     pos = pc.index_in(events["article_id"], value_set=articles["article_id"].combine_chunks())
     return events.append_column("_published_at", pc.take(articles["published_at"].combine_chunks(), pos))
@@ -1002,90 +1044,215 @@ def _with_published_at(events: pa.Table, articles: pa.Table) -> pa.Table:
 def _previous_row_checks(ctx: RunContext, key: str):
     """The current publication when its rows passed the same row-level rules (else None: check everything)."""
     pub = ctx.layout.current_publication()
-    meta = pub / "_cache" / ROW_CHECKS if pub else None
-    if meta is None or not meta.is_file():
+    path = pub / "_cache" / ROW_CHECKS if pub else None
+    if path is None or not path.is_file():
         return None
     try:
-        same = json.loads(meta.read_text(encoding="utf-8")).get("key") == key
-    except ValueError:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, pa.ArrowInvalid):
         return None
-    return pub if same else None
+    return pub if meta.get(b"key", b"").decode() == key else None
 
 
-def _unchanged(current: pa.Table, published: pa.Table | None):
-    """Mask of the rows of ``current`` identical (every column) to a row of ``published``."""
+def _previous_hashes(pub: Path | None, name: str):
+    """Sorted hashes of the rows of ``name`` that passed in publication ``pub`` (None without one)."""
     import numpy as np
 
-    if published is None or not published.num_rows or not current.num_rows:
-        return np.zeros(current.num_rows, dtype=bool)
-    return np.isin(_row_hashes(current), _row_hashes(published))
+    if pub is None:
+        return None
+    t = pq.read_table(pub / "_cache" / ROW_CHECKS, filters=[("table", "=", _HASHED[name])], columns=["hash"])
+    return np.sort(t["hash"].to_numpy())
+
+
+def _write_row_checks(path: Path, key: str, hashes: dict) -> None:
+    """ROW_CHECKS: {table name: hashes of its rows that passed}."""
+    import numpy as np
+
+    parts = [pa.table({"table": pa.array(np.full(len(h), _HASHED[n], dtype=np.int8)),
+                       "hash": pa.array(np.asarray(h, dtype=np.uint64))}) for n, h in hashes.items()]
+    t = pa.concat_tables(parts) if parts else pa.table({"table": pa.array([], pa.int8()), "hash": pa.array([], pa.uint64())})
+    pq.write_table(t.replace_schema_metadata({"key": key}), path)
+
+
+def _unchanged(hashes, published) -> "np.ndarray":
+    """Mask of the hashes found in ``published`` (sorted; None: nothing is)."""
+    import numpy as np
+
+    if published is None or not len(published) or not len(hashes):
+        return np.zeros(len(hashes), dtype=bool)
+    at = np.clip(np.searchsorted(published, hashes), 0, len(published) - 1)
+    return published[at] == hashes
+
+
+def _event_hashes(t: pa.Table, columns: list[str], articles: pa.Table):
+    """Row hashes of events over ``columns`` (``article_published_at``: the article's date, from ``articles``)."""
+    cols = [c for c in columns if c != "article_published_at"]
+    t = _cast(t, "events", cols)
+    if "article_published_at" in columns:
+        t = _with_published_at(t, articles)
+    return _row_hashes(t)
+
+
+def _quarantine_order(parts: list[pa.Table], suites: dict) -> pa.Table:
+    """The quarantine rows of chunked checks in the order one check of everything gives: articles (by expectation,
+    then article), events by expectation then event, then events held for their article's failure (by event)."""
+    import numpy as np
+
+    if not parts:
+        return TABLES["quarantine"].arrow_schema.empty_table()
+    q = pa.concat_tables([conform("quarantine", p) for p in parts])
+    rank = {}
+    for section, suite in ((0, "articles"), (1, "events"), (1, "incidents")):
+        for k, e in enumerate(suites[suite]["expectations"]):
+            rank[(suite, f"{suite}.{e['meta']['name']}")] = (section, k)
+    key = [(0, 0) if t == "articles" else rank.get((t, x), (2, 0))
+           for t, x in zip(q["table_name"].to_pylist(), q["expectation"].to_pylist())]
+    order = sorted(range(len(key)), key=lambda i: key[i])  # stable: positions stay in order within a key
+    return q.take(pa.array(np.asarray(order, dtype=np.int64)))
+
+
+def _marked_rows(path: Path, name: str, todo, rows: int = _CHECK_ROWS):
+    """(positions, full rows) of the rows of a work file marked in ``todo``, ``rows`` at a time; only the row groups
+    holding some are read."""
+    import numpy as np
+
+    f = pq.ParquetFile(path)
+    start, buf, at, n = 0, [], [], 0
+    for g in range(f.num_row_groups):
+        size = f.metadata.row_group(g).num_rows
+        hit = np.flatnonzero(todo[start:start + size])
+        if len(hit):
+            t = f.read_row_group(g).take(pa.array(hit))
+            buf.append(conform(name, t))
+            at.append(hit + start)
+            n += len(hit)
+            if n >= rows:
+                yield np.concatenate(at), pa.concat_tables(buf)
+                buf, at, n = [], [], 0
+        start += size
+    if buf:
+        yield np.concatenate(at), pa.concat_tables(buf)
+
+
+def _write_filtered(src: Path, dst: Path, drop) -> int:
+    """Copy a work file without the rows marked in ``drop`` (streamed; a hard link when none is). Rows written."""
+    import os
+
+    import numpy as np
+
+    f = pq.ParquetFile(src)
+    if not drop.any():
+        if dst != src:
+            dst.unlink(missing_ok=True)
+            try:
+                os.link(src, dst)
+            except OSError:
+                shutil.copyfile(src, dst)
+        return f.metadata.num_rows
+    kept, start = 0, 0
+    tmp = dst.with_suffix(".filtering.parquet")
+    with pq.ParquetWriter(tmp, f.schema_arrow) as w:
+        for g in range(f.num_row_groups):
+            size = f.metadata.row_group(g).num_rows
+            d = drop[start:start + size]
+            t = f.read_row_group(g)
+            if d.any():
+                t = t.filter(pa.array(~d))
+            w.write_table(t)
+            kept += t.num_rows
+            start += size
+    tmp.replace(dst)
+    return kept
+
+
+def _mark_articles(articles_path: Path, marked: pa.Table) -> None:
+    """Write status and quarantine_reason of ``marked`` (aligned with the file) into the articles work file,
+    a row group at a time (the file holds the texts)."""
+    f = pq.ParquetFile(articles_path)
+    tmp = articles_path.with_suffix(".marking.parquet")
+    start = 0
+    with pq.ParquetWriter(tmp, f.schema_arrow) as w:
+        for g in range(f.num_row_groups):
+            t = f.read_row_group(g)
+            for col in ("status", "quarantine_reason"):
+                i = t.schema.get_field_index(col)
+                t = t.set_column(i, t.schema.field(col), marked[col].slice(start, t.num_rows).cast(t.schema.field(col).type))
+            w.write_table(t)
+            start += t.num_rows
+    tmp.replace(articles_path)
 
 
 def validate_rows(ctx: RunContext, articles_path: Path, events_path: Path) -> dict:
     """Row-level expectations on articles and events: failing events go to quarantine, out of the aggregates.
 
-    Incremental: rows identical to rows the current publication published under the same rules (its articles not
-    quarantined by the gate, its events, with the same article publication date) passed then and pass again
-    (the only moving parameter, today, moves forward); only the other rows, and the events of articles checked
-    again, go through the expectations.
+    Reads only the columns the row rules use (never the texts), events a row group at a time. Incremental: rows
+    whose checked columns hash like a row that passed in the current publication under the same rules
+    (``ROW_CHECKS``; events with their article's publication date) pass again (the only moving parameter, today,
+    moves forward); only the other rows, and the events of articles checked again, are read whole and go through
+    the expectations, ``_CHECK_ROWS`` at a time (the same verdicts and quarantine rows as one check of everything).
     """
     import numpy as np
 
-    from rasd.quality.gate import row_checks
+    from rasd.quality.gate import apply_quarantine, held_for_articles, load_suites, row_checks
 
-    articles = conform("articles", pq.read_table(articles_path))
-    events = pq.read_table(events_path)
     place_ids = _gazetteer_ids()
     key = _row_rules_key(ctx.settings, place_ids)
-    (ctx.work / ROW_CHECKS).write_text(json.dumps({"key": key}), encoding="utf-8")
+    suites = load_suites(ctx.settings)
     prev_pub = _previous_row_checks(ctx, key)
-    if prev_pub is None:
-        quarantine, keep = row_checks({"articles": articles, "events": events}, ctx.settings, place_ids)
-        keep_events, checked = keep.get("events"), (articles.num_rows, events.num_rows)
-    else:
-        prev_articles = read_table(prev_pub, "articles")
-        prev_events = read_table(prev_pub, "events")
-        prev_articles = conform("articles", prev_articles) if prev_articles is not None else None
-        prev_events = conform("events", prev_events) if prev_events is not None else None
-        todo_a = ~_unchanged(articles.select(_ARTICLE_CHECKED),
-                             prev_articles.select(_ARTICLE_CHECKED) if prev_articles is not None else None)
-        ids_a = articles["article_id"].combine_chunks().filter(pa.array(todo_a))
-        cur_ev = _with_published_at(conform("events", events), articles)
-        prev_ev = _with_published_at(prev_events, prev_articles) if prev_events is not None and prev_articles is not None else None
-        todo_e = ~_unchanged(cur_ev, prev_ev) | pc.is_in(events["article_id"], value_set=ids_a).to_numpy(zero_copy_only=False)
-        sub_e = events.filter(pa.array(todo_e))
-        need = pc.or_(pa.array(todo_a), pc.is_in(articles["article_id"], value_set=sub_e["article_id"].combine_chunks()))
-        sub_a = articles.filter(need)
-        tables = {"articles": sub_a, "events": sub_e} if sub_e.num_rows else ({"articles": sub_a} if sub_a.num_rows else {})
-        if tables:
-            quarantine, keep = row_checks(tables, ctx.settings, place_ids)
-        else:
-            quarantine, keep = TABLES["quarantine"].arrow_schema.empty_table(), {}
-        full = np.ones(events.num_rows, dtype=bool)
-        if keep.get("events") is not None:
-            full[np.flatnonzero(todo_e)] = keep["events"].to_numpy(zero_copy_only=False)
-        keep_events, checked = pa.array(full, pa.bool_()), (sub_a.num_rows, sub_e.num_rows)
-    kept = _apply_keep(events, keep_events)
-    if quarantine.num_rows and "articles" in set(quarantine["table_name"].to_pylist()):
-        from rasd.quality.gate import apply_quarantine
+    a_cols = _checked_columns(ctx.settings, "articles")
+    a_hashed = [c for c in a_cols if c != "duplicate_of"]
+    articles = _read_columns(articles_path, "articles", a_cols)
+    todo_a = ~_unchanged(_row_hashes(articles.select(a_hashed)), _previous_hashes(prev_pub, "articles"))
+    ids_a = articles["article_id"].combine_chunks().filter(pa.array(todo_a))
+    parts: list[pa.Table] = []
+    article_rows: list[dict] | None = None  # quarantine rows of the articles, once their rules ran
 
+    e_cols = _checked_columns(ctx.settings, "events")
+    prev_e = _previous_hashes(prev_pub, "events")
+    hashes, todo = [], []
+    for t in _batches(events_path, e_cols, _HASH_ROWS):
+        h = _event_hashes(t, e_cols, articles)
+        hashes.append(h)
+        todo.append(~_unchanged(h, prev_e) | _bools(pc.is_in(t["article_id"], value_set=ids_a)))
+    hashes = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
+    todo = np.concatenate(todo) if todo else np.zeros(0, dtype=bool)
+    drop = np.zeros(len(todo), dtype=bool)
+    seen_a = todo_a.copy()
+    for at, sub_e in _marked_rows(events_path, "events", todo):
+        # the chunk's articles (for their publication dates); the articles' own rules run with the first chunk
+        mine = _bools(pc.is_in(articles["article_id"], value_set=sub_e["article_id"].combine_chunks()))
+        first = article_rows is None
+        sel = mine | todo_a if first else mine
+        seen_a |= sel
+        q, keep = row_checks({"articles": articles.filter(pa.array(sel)), "events": sub_e}, ctx.settings, place_ids,
+                             rows={"articles": todo_a[sel] if first else np.zeros(int(sel.sum()), dtype=bool)})
+        parts.append(q)
+        drop[at] = ~keep["events"].to_numpy(zero_copy_only=False)
+        if first:  # row_checks held this chunk's events of failing articles itself
+            article_rows = [r for r in q.to_pylist() if r["table_name"] == "articles"]
+        elif article_rows:  # an article that fails takes its events with it
+            held, rows = held_for_articles(article_rows, sub_e)
+            drop[at[held]] = True
+            if rows:
+                parts.append(to_arrow("quarantine", rows))
+    if article_rows is None and todo_a.any():  # no event to check
+        parts.append(row_checks({"articles": articles.filter(pa.array(todo_a))}, ctx.settings, place_ids)[0])
+    quarantine = _quarantine_order(parts, suites)
+    bad = set(quarantine.filter(pc.equal(quarantine["table_name"], "articles"))["row_id"].to_pylist())
+    if bad:
         marked = apply_quarantine({"articles": articles}, quarantine, {})["articles"]
-        full = pq.read_table(articles_path)
-        full = full.set_column(full.schema.get_field_index("status"), full.schema.field("status"), marked["status"])
-        full = full.set_column(full.schema.get_field_index("quarantine_reason"), full.schema.field("quarantine_reason"),
-                               marked["quarantine_reason"])
-        pq.write_table(full, articles_path)
+        if not all(marked[c].equals(articles[c]) for c in ("status", "quarantine_reason")):
+            _mark_articles(articles_path, marked)
+        articles = marked
     out_events = ctx.work / "events.valid.parquet"
-    pq.write_table(kept, out_events)
+    kept = _write_filtered(events_path, out_events, drop)
+    passed_a = _row_hashes(articles.select(a_hashed))
+    _write_row_checks(ctx.work / ROW_CHECKS, key, {"articles": passed_a, "events": hashes[~drop]})
     q_path = ctx.work / "quarantine.events.parquet"
     pq.write_table(conform("quarantine", quarantine), q_path)
     return {"events": str(out_events), "quarantine": str(q_path),
-            "counts": {"events": events.num_rows, "kept": kept.num_rows, "quarantined_rows": quarantine.num_rows,
-                       "checked_articles": checked[0], "checked_events": checked[1]}}
-
-
-def _apply_keep(table: pa.Table, keep: pa.BooleanArray | None) -> pa.Table:
-    return table if keep is None else table.filter(keep)
+            "counts": {"events": len(todo), "kept": kept, "quarantined_rows": quarantine.num_rows,
+                       "checked_articles": int(seen_a.sum()), "checked_events": int(todo.sum())}}
 
 
 RESOLVED = "resolve.json"  # publication cache: the key of the resolution rules its incidents came from
@@ -1187,47 +1354,48 @@ def resolve_incidents(ctx: RunContext, events_path: Path, articles_path: Path) -
 def validate_incidents(ctx: RunContext, paths: dict) -> dict:
     """Row-level expectations on incidents; failing incidents (and their bridge rows) are quarantined.
 
-    Incremental: incidents identical to ones the current publication published under the same rules are not checked
-    again (see ``validate_rows``)."""
+    Incremental as ``validate_rows``: incidents whose checked columns hash like one that passed in the current
+    publication under the same rules are not checked again; the others are read whole and checked."""
     import numpy as np
 
-    from rasd.quality.gate import row_checks
+    from rasd.quality.gate import load_suites, row_checks
 
-    incidents = pq.read_table(paths["incidents"])
     place_ids = _gazetteer_ids()
-    prev_pub = _previous_row_checks(ctx, _row_rules_key(ctx.settings, place_ids))
-    prev_inc = read_table(prev_pub, "incidents") if prev_pub is not None else None
-    if prev_inc is not None and paths.get("redone"):
-        # an incremental resolve carried the other incidents over from the publication: only those it resolved
-        # again can differ from a published row
-        redone = pq.read_table(paths["redone"])["incident_id"].combine_chunks()
-        todo = pc.is_in(incidents["incident_id"], value_set=redone).to_numpy(zero_copy_only=False)
-        rows = np.flatnonzero(todo)
-        prev_redone = prev_inc.filter(pc.is_in(prev_inc["incident_id"], value_set=redone))
-        todo[rows] = ~_unchanged(conform("incidents", incidents.take(pa.array(rows))), conform("incidents", prev_redone))
-    else:
-        todo = ~_unchanged(conform("incidents", incidents), conform("incidents", prev_inc) if prev_inc is not None else None)
-    keep_inc = None
-    if todo.all():
-        quarantine, keep = row_checks({"incidents": incidents}, ctx.settings, place_ids)
-        keep_inc = keep.get("incidents")
-    elif todo.any():
-        quarantine, keep = row_checks({"incidents": incidents.filter(pa.array(todo))}, ctx.settings, place_ids)
-        full = np.ones(incidents.num_rows, dtype=bool)
-        if keep.get("incidents") is not None:
-            full[np.flatnonzero(todo)] = keep["incidents"].to_numpy(zero_copy_only=False)
-        keep_inc = pa.array(full, pa.bool_())
-    else:
-        quarantine = TABLES["quarantine"].arrow_schema.empty_table()
-    kept = _apply_keep(incidents, keep_inc)
-    reports = pq.read_table(paths["incident_reports"])
-    if reports.num_rows:
-        reports = reports.filter(pc.is_in(reports["incident_id"], value_set=kept["incident_id"].combine_chunks()))
-    pq.write_table(kept, paths["incidents"])
-    pq.write_table(reports, paths["incident_reports"])
+    key = _row_rules_key(ctx.settings, place_ids)
+    prev = _previous_hashes(_previous_row_checks(ctx, key), "incidents")
+    cols = _checked_columns(ctx.settings, "incidents")
+    inc_path = Path(paths["incidents"])
+    hashes, todo = [], []
+    for t in _batches(inc_path, cols):
+        h = _row_hashes(_cast(t, "incidents", cols))
+        hashes.append(h)
+        todo.append(~_unchanged(h, prev))
+    hashes = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
+    todo = np.concatenate(todo) if todo else np.zeros(0, dtype=bool)
+    drop = np.zeros(len(todo), dtype=bool)
+    parts = []
+    for at, sub in _marked_rows(inc_path, "incidents", todo):
+        q, keep = row_checks({"incidents": sub}, ctx.settings, place_ids)
+        parts.append(q)
+        drop[at] = ~keep["incidents"].to_numpy(zero_copy_only=False)
+    quarantine = _quarantine_order(parts, load_suites(ctx.settings))
+    kept = _write_filtered(inc_path, inc_path, drop)
+    # bridge rows of dropped incidents (or of none) go with them
+    ids = pq.read_table(inc_path, columns=["incident_id"])["incident_id"].combine_chunks()
+    rep_path = Path(paths["incident_reports"])
+    orphan = ~_bools(pc.is_in(pq.read_table(rep_path, columns=["incident_id"])["incident_id"], value_set=ids))
+    _write_filtered(rep_path, rep_path, orphan)
+    rc = ctx.work / ROW_CHECKS
+    others = {}
+    if rc.is_file() and (pq.read_schema(rc).metadata or {}).get(b"key", b"").decode() == key:
+        got = pq.read_table(rc)
+        for name, code in _HASHED.items():
+            if name != "incidents":
+                others[name] = got.filter(pc.equal(got["table"], code))["hash"].to_numpy()
+    _write_row_checks(rc, key, {**others, "incidents": hashes[~drop]})
     q_path = ctx.work / "quarantine.incidents.parquet"
     pq.write_table(conform("quarantine", quarantine), q_path)
-    return {**paths, "quarantine_incidents": str(q_path), "counts": {"incidents": kept.num_rows, "quarantined_rows": quarantine.num_rows,
+    return {**paths, "quarantine_incidents": str(q_path), "counts": {"incidents": kept, "quarantined_rows": quarantine.num_rows,
                                                                      "checked": int(todo.sum())}}
 
 
@@ -1356,12 +1524,13 @@ def aggregate(ctx: RunContext, articles_path: Path, events_path: Path, resolved:
             "written": {n: len(w) for n, w in written.items()}, "database": how}
 
 
-def _rows_to_check(ctx: RunContext, staging: Path, place_ids: set[str]) -> dict | None:
-    """Masks of the rows in the table files this run wrote, when every other file is the current publication's and
-    its rows passed the same row-level rules (None: check every row). Only row-level expectations are limited
-    this way; table-level ones (the blocking ones) always see whole tables."""
-    import numpy as np
+_GATE_TABLES = ("articles", "events", "incidents", "weekly_incidents")
 
+
+def _rows_to_check(ctx: RunContext, staging: Path, place_ids: set[str]) -> dict | None:
+    """The table files whose rows the row-level expectations check: those this run wrote, when every other file is
+    the current publication's and its rows passed the same row-level rules (None: every file). Table-level
+    expectations (the blocking ones) always cover whole tables."""
     meta = ctx.work / WRITTEN
     if not meta.is_file():
         return None
@@ -1369,28 +1538,56 @@ def _rows_to_check(ctx: RunContext, staging: Path, place_ids: set[str]) -> dict 
     prev = _previous_row_checks(ctx, _row_rules_key(ctx.settings, place_ids))
     if got.get("previous") is None or prev is None or prev.name != got["previous"]:
         return None
-    rows = {}
-    for name in ("articles", "events", "incidents"):
-        written = set(got["written"].get(name, []))
-        parts = [np.full(pq.read_metadata(f).num_rows, f.stem in written) for f in sorted((staging / name).rglob("*.parquet"))]
-        rows[name] = np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
-    return rows
+    return {name: sorted(p for p in (staging / name).rglob("*.parquet") if p.stem in set(got["written"].get(name, [])))
+            for name in ("articles", "events", "incidents")}
+
+
+def _article_dates(files: list[Path], ids) -> pa.Table:
+    """article_id and published_at of the articles with these ids, in table order (streamed)."""
+    parts = [t.filter(pc.is_in(t["article_id"], value_set=ids))
+             for f in files for t in _batches(f, ["article_id", "published_at"])]
+    parts = [conform("articles", t) for t in parts if t.num_rows]
+    return pa.concat_tables(parts) if parts else TABLES["articles"].arrow_schema.empty_table()
 
 
 def validate_tables(ctx: RunContext, staging: Path) -> dict:
     """All suites on the staged tables (table-level criticals block publishing); results kept with the run.
 
-    Incremental: row-level expectations run on the rows of the files this run wrote (``_rows_to_check``)."""
-    from rasd.quality.gate import table_checks
+    Table-level expectations of articles, events and incidents run on small summaries DuckDB computes from the
+    staged Parquet files (``gate.staged_table_checks``), so whole tables are never loaded; row-level ones run on
+    the rows of the files this run wrote (``_rows_to_check``; all files on a first run)."""
+    from rasd.quality.gate import staged_table_checks, table_checks
 
-    tables = {name: conform(name, read_table(staging, name)) for name in ("articles", "events", "incidents", "weekly_incidents")}
     out_dir = staging / "quality"
     place_ids = _gazetteer_ids()
-    report = table_checks(tables, ctx.settings, place_ids, out_dir, quarantine=read_table(staging, "quarantine"),
-                          rows=_rows_to_check(ctx, staging, place_ids))
+    files = {name: sorted((staging / name).rglob("*.parquet")) for name in _GATE_TABLES}
+    quarantine = read_table(staging, "quarantine")
+    check = _rows_to_check(ctx, staging, place_ids) or files
+    row_tables = {name: _read_files(check.get(name, []), name) for name in ("articles", "events", "incidents")}
+    ids = pc.unique(row_tables["events"]["article_id"].combine_chunks())
+    row_tables["article_dates"] = _article_dates(files["articles"], ids)
+    report = staged_table_checks(files, row_tables, ctx.settings, place_ids, out_dir, quarantine=quarantine,
+                                 temp=ctx.work)
+    if report is None:  # a table-level expectation no summary can stand for: whole tables (memory grows with them)
+        tables = {name: conform(name, read_table(staging, name)) for name in _GATE_TABLES}
+        rows = None if check is files else {n: _written_mask(files[n], check[n]) for n in check}
+        report = table_checks(tables, ctx.settings, place_ids, out_dir, quarantine=quarantine, rows=rows)
     shutil.copytree(out_dir, ctx.work / "quality", dirs_exist_ok=True)
     return {"passed": report.passed, "one_line": report.one_line(), "markdown": report.summary_markdown(),
             "failures": report.failures}
+
+
+def _read_files(paths: list[Path], name: str) -> pa.Table:
+    if not paths:
+        return TABLES[name].arrow_schema.empty_table()
+    return conform(name, pa.concat_tables([pq.read_table(p) for p in paths], promote_options="default"))
+
+
+def _written_mask(files: list[Path], written: list[Path]):
+    import numpy as np
+
+    parts = [np.full(pq.read_metadata(f).num_rows, f in set(written)) for f in files]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 
 def publish(ctx: RunContext, staging: Path, summary: dict) -> Path:

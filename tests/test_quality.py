@@ -337,3 +337,152 @@ def test_representatives_and_row_subsets(tmp_path):
                           SETTINGS, PLACES, tmp_path, today=TODAY, rows={"events": [False, False, True]})
     failed = {(f["suite"], f["expectation"]): f for f in report.failures}
     assert not report.passed and failed[("events", "event_id_unique")]["unexpected_count"] == 2
+
+
+# ---- bounded-memory gate: chunked row checks, incremental row checks, table-level summaries over staged files
+
+def _ctx(tmp_path, name="run"):
+    from rasd.pipeline import RunContext
+    work = tmp_path / name
+    work.mkdir(parents=True)
+    return RunContext(name, SETTINGS, tmp_path / "in", tmp_path / "wh", work, dt.datetime.now(dt.timezone.utc))
+
+
+def _publish_row_checks(tmp_path, ctx):
+    """Make ctx's ROW_CHECKS the cache of the warehouse's current publication (what aggregate + publish do)."""
+    import os
+    from rasd.pipeline import ROW_CHECKS
+    pub = tmp_path / "wh" / "publications" / ctx.run_id
+    (pub / "_cache").mkdir(parents=True)
+    (pub / "_cache" / ROW_CHECKS).write_bytes((ctx.work / ROW_CHECKS).read_bytes())
+    cur = tmp_path / "wh" / "current"
+    if cur.is_symlink():
+        cur.unlink()
+    os.symlink(os.path.relpath(pub, cur.parent), cur)
+
+
+def _rows_tables():
+    """Bad articles and events where a failing article's events sit in several chunks of 3 rows."""
+    tables = bad_tables()
+    evs = tables["events"].to_pylist()
+    evs += [event(f"fut{k}", "a_future") for k in range(4)] + [event(f"ok{k}", "a_ok", fatalities=k) for k in range(5)]
+    evs.sort(key=lambda r: r["article_id"])  # as collect_events writes them
+    return tables["articles"], to_arrow("events", evs)
+
+
+def _write(t: pa.Table, path: Path, group_rows: int = 3) -> Path:
+    import pyarrow.parquet as pq
+    pq.write_table(t, path, row_group_size=group_rows)
+    return path
+
+
+@pytest.mark.slow
+def test_chunked_and_incremental_row_checks_equal_one_check_of_everything(tmp_path, monkeypatch):
+    """validate_rows checks a few rows at a time, and on a second run only changed rows; its quarantine rows (in
+    order), kept events and marked articles equal those of one row_checks over the whole tables."""
+    import pyarrow.parquet as pq
+    import rasd.pipeline as P
+    from rasd.quality.gate import apply_quarantine, row_checks
+    monkeypatch.setattr(checks, "today_utc", lambda: TODAY)
+    monkeypatch.setattr(P, "_gazetteer_ids", lambda: PLACES)
+    monkeypatch.setattr(P, "_CHECK_ROWS", 4)
+    arts, events = _rows_tables()
+    want_q, want_keep = row_checks({"articles": arts, "events": events}, SETTINGS, PLACES)
+    want_events = events.filter(want_keep["events"])
+    want_arts = apply_quarantine({"articles": arts}, want_q, {})["articles"]
+
+    def run(name, arts, events):
+        ctx = _ctx(tmp_path, name)
+        a, e = _write(arts, ctx.work / "articles.parquet"), _write(events, ctx.work / "events.parquet")
+        got = P.validate_rows(ctx, a, e)
+        return ctx, got, pq.read_table(got["quarantine"]), pq.read_table(got["events"]), pq.read_table(a)
+
+    ctx, got, q, kept, marked = run("first", arts, events)
+    assert q.to_pylist() == P.conform("quarantine", want_q).to_pylist()
+    assert kept.to_pylist() == want_events.to_pylist() and marked.to_pylist() == want_arts.to_pylist()
+    assert got["counts"]["checked_events"] == events.num_rows
+    _publish_row_checks(tmp_path, ctx)
+    # second run: the same rows plus one new bad event; the gate's marks were reset (as clean_articles does)
+    new = event("new_neg", "a_ok", fatalities=-1)
+    events2 = to_arrow("events", sorted(events.to_pylist() + [new], key=lambda r: r["article_id"]))
+    want_q2, keep2 = row_checks({"articles": arts, "events": events2}, SETTINGS, PLACES)
+    ctx2, got2, q2, kept2, marked2 = run("second", arts, events2)
+    # checked again: events that did not pass (quarantined ones are judged afresh every run), all events of the
+    # articles the gate quarantined (judged again too), and the new event; not the 8 events that passed
+    again = {r["row_id"] for r in want_q.to_pylist() if r["table_name"] == "articles"}
+    passed = set(kept["event_id"].to_pylist())
+    todo = [r for r in events2.to_pylist() if r["event_id"] not in passed or r["article_id"] in again]
+    assert len(todo) == events2.num_rows - 8 and got2["counts"]["checked_events"] == len(todo)
+    assert q2.to_pylist() == P.conform("quarantine", want_q2).to_pylist()
+    assert kept2.to_pylist() == events2.filter(keep2["events"]).to_pylist()
+    assert marked2.to_pylist() == want_arts.to_pylist()
+
+
+def _stage(tables: dict, folder: Path, cuts: dict) -> dict:
+    """Write each table as Parquet files, cut at the given row positions (like a publication's month files)."""
+    import pyarrow.parquet as pq
+    files = {}
+    for name, t in tables.items():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        bounds = [0, *cuts.get(name, []), t.num_rows]
+        files[name] = []
+        for k, (a, b) in enumerate(zip(bounds, bounds[1:])):
+            p = folder / name / f"2024-{k + 1:02d}.parquet"
+            pq.write_table(t.slice(a, b - a), p)
+            files[name].append(p)
+    return files
+
+
+def _failures(report):
+    return sorted((f["suite"], f["expectation"], f["severity"], f["level"], f["unexpected_count"], json.dumps(f["examples"]))
+                  for f in report.failures)
+
+
+@pytest.mark.slow
+def test_table_summaries_give_the_verdicts_of_whole_tables(table_run, row_run, tmp_path):
+    """The table-level expectations on DuckDB summaries of staged files fail exactly as on whole pandas views."""
+    from rasd.quality.gate import apply_quarantine, staged_table_checks, table_checks
+    tables, quarantine, keep = row_run
+    final = apply_quarantine(tables, quarantine, keep)
+    final["articles"] = to_arrow("articles", final["articles"].to_pylist() + [
+        article("a_dup", duplicate_of="a_ok"), article("a_lost", duplicate_of="nowhere"),
+        article("a_held", status="quarantined", quarantine_reason="empty file"), article("a_ok")])  # a_ok twice
+    final["events"] = to_arrow("events", final["events"].to_pylist() + [
+        event("ev_dup", "a_dup"), event("ev_held", "a_held"), event("ev_orphan", "a_missing"), event("ev_good")])
+    final["incidents"] = to_arrow("incidents", final["incidents"].to_pylist() + [
+        incident("in_zero", n_reports=0, n_outlets=2), incident("in_good")])
+    final["weekly_incidents"] = weekly_rows(final["incidents"], lambda rows: rows.__setitem__(0, {**rows[0], "incidents": 9}))
+    whole = table_checks(final, SETTINGS, PLACES, tmp_path / "whole", quarantine=quarantine, today=TODAY)
+    files = _stage(final, tmp_path / "staged", {"articles": [2, 4], "events": [3, 9], "incidents": [2]})
+    rows = dict(final, article_dates=final["articles"])
+    staged = staged_table_checks(files, rows, SETTINGS, PLACES, tmp_path / "out", quarantine=quarantine, today=TODAY)
+    assert not whole.passed and not staged.passed
+    assert _failures(staged) == _failures(whole)
+    failed = {(f["suite"], f["expectation"]) for f in staged.blocking}
+    assert {("articles", "article_id_unique"), ("articles", "ok_duplicate_has_no_events"),
+            ("articles", "quarantined_article_has_no_events"), ("events", "event_id_unique"),
+            ("events", "article_known"), ("incidents", "n_reports_positive"),
+            ("weekly_incidents", "incidents_sum_matches_incidents")} <= failed
+    assert staged.counts["rows"]["events"] == final["events"].num_rows
+    assert (tmp_path / "out" / "validation" / "events.json").is_file() and staged.docs_index.is_file()
+
+
+@pytest.mark.slow
+def test_duplicate_key_across_unchanged_and_new_files_is_caught(tmp_path):
+    """Only the new month's rows are checked row by row, but a key it shares with an unchanged month still fails."""
+    from rasd.quality.gate import staged_table_checks
+    arts = to_arrow("articles", [article("a_ok")])
+    old = [event("e1"), event("e2", event_date=dt.date(2024, 5, 30))]
+    new = [event("e3", event_date=dt.date(2024, 6, 9)), event("e1", event_date=dt.date(2024, 6, 9))]
+    incs = to_arrow("incidents", [incident("i1")])
+    files = _stage({"articles": arts, "events": to_arrow("events", old + new), "incidents": incs,
+                    "weekly_incidents": weekly_rows(incs)}, tmp_path / "staged", {"events": [2]})
+    rows = {"articles": arts.slice(0, 0), "events": to_arrow("events", new), "incidents": incs.slice(0, 0),
+            "article_dates": arts}
+    report = staged_table_checks(files, rows, SETTINGS, PLACES, tmp_path / "out", today=TODAY)
+    assert not report.passed
+    dup = next(f for f in report.blocking if f["expectation"] == "event_id_unique")
+    assert dup["unexpected_count"] == 2 and dup["examples"] == [{"event_id": "e1"}, {"event_id": "e1"}]
+    res = json.loads((tmp_path / "out" / "validation" / "events.json").read_text())
+    validated = {r["expectation_config"]["meta"]["name"]: r["result"]["rasd_rows"]["validated"] for r in res["results"]}
+    assert validated["event_id_unique"] == 4 and validated["fatalities_not_negative"] == 2  # whole table / new rows

@@ -30,6 +30,26 @@ WEEKLY_SUMS = {  # weekly column -> incidents column it sums (None: a row count)
 }
 
 
+# The table columns each computed column of a view is made from (``article_published_at``: the article's
+# publication date, looked up through ``article_id``). A row's verdict under a row-level expectation depends only
+# on these (and the settings), which is what lets the pipeline skip rows it has seen pass (rasd/pipeline.py).
+COMPUTED_FROM = {
+    "events": {
+        "published_at": ["article_id", "article_published_at"],
+        "article_known": ["article_id"],
+        "days_before_publication": ["event_date", "article_id", "article_published_at"],
+        "year_typo": ["event_date", "article_id", "article_published_at"],
+        "fatalities_unreviewed": ["fatalities", "correction"],
+        "wounded_unreviewed": ["wounded", "correction"],
+        "detained_unreviewed": ["detained", "correction"],
+        "place_in_gazetteer": ["place_id"],
+        "evidence_span_ok": ["evidence", "evidence_start", "evidence_end"],
+    },
+    "incidents": {"place_in_gazetteer": ["place_id"]},
+    "articles": {},
+}
+
+
 def today_utc() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
 
@@ -213,30 +233,36 @@ def monday(d: dt.date) -> dt.date:
     return d - dt.timedelta(days=d.weekday())
 
 
-def recompute_weekly(incidents: pd.DataFrame) -> pd.DataFrame:
-    """weekly_incidents as it should be, recomputed from the incidents view."""
+def recompute_weekly(incidents: pd.DataFrame, presummed: bool = False) -> pd.DataFrame:
+    """weekly_incidents as it should be, recomputed from the incidents view (``presummed``: from sums per week_start,
+    admin1, admin2, event_type with the row count in ``_one``, as ``weekly_expected`` gets them)."""
     agg = {w: ("_one" if src is None else src) for w, src in WEEKLY_SUMS.items()}
     cols = {f"{w}_expected": (src, "sum") for w, src in agg.items()}
-    inc = incidents.loc[incidents["event_date"].notna().to_numpy(dtype=bool)].copy()
+    date = "week_start" if presummed else "event_date"
+    inc = incidents.loc[incidents[date].notna().to_numpy(dtype=bool)].copy()
     if not len(inc):
         return pd.DataFrame({c: pd.Series(dtype="object") for c in WEEKLY_KEY} | {c: pd.Series(dtype="float64") for c in cols})
-    inc["week_start"] = inc["event_date"].map(monday)
-    inc["_one"] = 1
+    if not presummed:
+        inc["week_start"] = inc["event_date"].map(monday)
+        inc["_one"] = 1
     out = inc.groupby(list(WEEKLY_KEY), dropna=False).agg(**cols).reset_index()
     return out
 
 
-def weekly_view(weekly: pa.Table | None, incidents: pa.Table | None, held_incidents: set[str] = frozenset()) -> pd.DataFrame:
-    """weekly_incidents outer-joined with the sums recomputed from incidents, plus diff columns.
+def weekly_view(weekly: pa.Table | None, incidents: pa.Table | None, held_incidents: set[str] = frozenset(),
+                expected: pd.DataFrame | None = None) -> pd.DataFrame:
+    """weekly_incidents outer-joined with the sums recomputed from incidents (or ``expected``, already recomputed),
+    plus diff columns.
 
     ``held_incidents``: ids quarantined (critical), which are never aggregated.
     """
     df = to_pandas(weekly, "weekly_incidents")
     df["_in_weekly"] = True
-    inc = to_pandas(incidents, "incidents")
-    if held_incidents:
-        inc = inc[~inc["incident_id"].isin(held_incidents)]
-    expected = recompute_weekly(inc)
+    if expected is None:
+        inc = to_pandas(incidents, "incidents")
+        if held_incidents:
+            inc = inc[~inc["incident_id"].isin(held_incidents)]
+        expected = recompute_weekly(inc)
     # pandas joins NaN keys to NaN keys, which is what we want for null admin1/admin2.
     merged = df.merge(expected, how="outer", on=list(WEEKLY_KEY), sort=False)
     merged["_in_weekly"] = merged["_in_weekly"].astype("boolean").fillna(False).astype(bool)
@@ -285,3 +311,92 @@ def format_value(v) -> str:
     if isinstance(v, (dt.date, dt.datetime)):
         return v.isoformat()
     return str(v)
+
+
+# ---------------------------------------------------------------- table-level columns as DuckDB queries over Parquet
+
+def _files_table(paths: list) -> pa.Table:
+    """Each file with the position of its first row in the table (files in the order ``read_table`` joins them)."""
+    import pyarrow.parquet as pq
+
+    rows = [pq.ParquetFile(p).metadata.num_rows for p in paths]
+    offsets = np.concatenate([[0], np.cumsum(rows)[:-1]]).astype("int64") if rows else np.zeros(0, dtype="int64")
+    return pa.table({"filename": pa.array([str(p) for p in paths], pa.string()), "_off": pa.array(offsets)})
+
+
+def _scan(con, name: str, paths: list, columns: list[str]) -> str:
+    """SQL of table ``name`` read from ``paths`` (only ``columns``), with ``_pos``: the row's position in the table."""
+    from rasd.schema import TABLES
+
+    if not paths:
+        cols = ", ".join(f'CAST(NULL AS {_duck_type(TABLES[name].arrow_schema.field(c).type)}) AS "{c}"' for c in columns)
+        return f"SELECT {cols}, CAST(NULL AS BIGINT) AS _pos WHERE false"
+    con.register(f"_files_{name}", _files_table(paths))
+    files = "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+    cols = ", ".join(f's."{c}"' for c in columns)
+    return (f"SELECT {cols}, f._off + s.file_row_number AS _pos FROM read_parquet({files}, filename = true, "
+            f"file_row_number = true, union_by_name = true) s JOIN _files_{name} f ON s.filename = f.filename")
+
+
+def _duck_type(t: pa.DataType) -> str:
+    if pa.types.is_string(t):
+        return "VARCHAR"
+    if pa.types.is_date(t):
+        return "DATE"
+    if pa.types.is_floating(t):
+        return "DOUBLE"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ"
+    return "BIGINT"
+
+
+def summary_relations(con, files: dict[str, list], columns: dict[str, list[str]]) -> dict[str, str]:
+    """SQL of the table-level view of articles, events and incidents over their staged files: the base ``columns``
+    asked for, ``_pos``, and the computed columns of ``articles_view`` / ``events_view`` (same values)."""
+    from rasd.schema import TABLES
+
+    def base(name, extra=()):
+        want = [c for c in TABLES[name].column_names if c in set(columns.get(name, ())) | set(extra)]
+        return _scan(con, name, files.get(name, []), want)
+
+    arts = base("articles", ("article_id", "status", "duplicate_of"))
+    ev_ids = _scan(con, "events_ids", files.get("events", []), ["article_id"]) if files.get("events") else \
+        "SELECT CAST(NULL AS VARCHAR) AS article_id, 0 AS _pos WHERE false"
+    art_ids = _scan(con, "articles_ids", files.get("articles", []), ["article_id"]) if files.get("articles") else \
+        "SELECT CAST(NULL AS VARCHAR) AS article_id, 0 AS _pos WHERE false"
+    return {
+        "articles": f"""
+            WITH a AS ({arts}),
+                 n AS (SELECT article_id, count(*) AS n FROM ({ev_ids}) GROUP BY article_id),
+                 ids AS (SELECT DISTINCT article_id FROM ({art_ids}) WHERE article_id IS NOT NULL)
+            SELECT a.*,
+                   CASE WHEN a.status = 'ok' AND a.duplicate_of IS NOT NULL THEN coalesce(n.n, 0) ELSE 0 END
+                       AS ok_duplicate_event_count,
+                   CASE WHEN a.status = 'quarantined' THEN coalesce(n.n, 0) ELSE 0 END AS quarantined_event_count,
+                   CASE WHEN a.duplicate_of IS NULL THEN NULL
+                        ELSE a.duplicate_of IN (SELECT article_id FROM ids) END AS duplicate_of_known
+            FROM a LEFT JOIN n ON a.article_id = n.article_id""",
+        "events": f"""
+            WITH e AS ({base("events", ("event_id", "article_id"))}),
+                 ids AS (SELECT DISTINCT article_id FROM ({art_ids}) WHERE article_id IS NOT NULL)
+            SELECT e.*, coalesce(e.article_id IN (SELECT article_id FROM ids), false) AS article_known FROM e""",
+        "incidents": base("incidents", ("incident_id",)),
+    }
+
+
+def weekly_expected(con, incident_files: list, held_incidents: set[str] = frozenset()) -> pd.DataFrame:
+    """``recompute_weekly`` of the staged incidents (held ones left out), summed by DuckDB a week at a time."""
+    sums = [src for src in WEEKLY_SUMS.values() if src is not None]
+    scan = _scan(con, "incidents_weekly", incident_files,
+                 ["incident_id", "event_date", "admin1", "admin2", "event_type", *sums])
+    con.register("_held", pa.table({"incident_id": pa.array(sorted(held_incidents), pa.string())}))
+    cols = ", ".join(f'CAST(sum("{c}") AS DOUBLE) AS "{c}"' for c in sums)  # float64, as pandas sums them
+    pre = con.sql(f"""
+        SELECT CAST(date_trunc('week', event_date) AS DATE) AS week_start, admin1, admin2, event_type,
+               count(*) AS _one, {cols}
+        FROM ({scan}) WHERE event_date IS NOT NULL
+          AND coalesce(incident_id NOT IN (SELECT incident_id FROM _held), true)
+        GROUP BY ALL""").to_arrow_table()
+    return recompute_weekly(pre.to_pandas(date_as_object=True), presummed=True)

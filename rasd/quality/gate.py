@@ -173,6 +173,34 @@ def expectation_columns(e: dict) -> list[str] | None:
     return list(dict.fromkeys(cols)) or None
 
 
+def row_rule_columns(suites: dict[str, dict], name: str) -> list[str] | None:
+    """The columns of table ``name`` its row-level expectations read (computed view columns replaced by the table
+    columns they are made from, ``checks.COMPUTED_FROM``; ``article_published_at`` for the article's date), plus
+    its key, in the table's column order; None when some expectation's columns are not known (read everything)."""
+    from rasd.schema import TABLES
+
+    table = TABLES[name].column_names
+    derived = checks.COMPUTED_FROM.get(name, {})
+    cols = {ROW_KEY[name]}
+    for e in suites[name]["expectations"]:
+        if e["meta"]["level"] != "row":
+            continue
+        used = expectation_columns(e)
+        if used is None:
+            return None
+        for c in used:
+            if c in table:
+                cols.add(c)
+            elif c in derived:
+                cols.update(derived[c])
+            else:
+                return None
+        for c in e["meta"].get("detail_columns", []):  # the quarantine row's detail, read with the row
+            if c in table:
+                cols.add(c)
+    return [c for c in table if c in cols] + sorted(cols - set(table))
+
+
 class _Codes:
     """Integer codes of a view's columns (one pandas factorize per column, nulls one code), and of column tuples."""
 
@@ -209,6 +237,7 @@ class _Plan:
     reps: object = None  # row positions GX needs to see
     groups: object = None  # rowwise: group id of every row of the view
     n_groups: int = 0
+    frame: object = None  # a table-level summary frame this expectation runs on instead of the view (``summaries``)
 
 
 def _plan(df, exps: list[dict], validate) -> list[_Plan]:
@@ -255,13 +284,16 @@ def _batch_rows(plans: list[_Plan], n_rows: int):
 
 
 def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], docs_dir: Path | None = None,
-              rows: dict | None = None) -> tuple[dict[str, dict], dict[tuple[str, str], object]]:
+              rows: dict | None = None, summaries: dict | None = None) -> tuple[dict[str, dict], dict[tuple[str, str], object]]:
     """Run each suite (only expectations whose meta.level is in ``levels``) on its pandas view.
 
     Row-level expectations are checked on the rows ``rows[suite]`` (positions; all rows when absent),
-    table-level ones always on the whole view. Returns (suite name -> GX validation result as a JSON dict,
-    (suite, expectation name) -> positions of the unexpected rows of the view). With ``docs_dir``, also
-    renders GX Data Docs there (from an HTML-escaped copy of the results).
+    table-level ones always on the whole view, or, for a suite in ``summaries`` ({suite: [(frame, expectation
+    names)]}, ``checks.table_summaries``), on those small frames: one row per distinct value combination with its
+    row count (``_count``) and first keys, or every row sharing a key with another one. Returns (suite name -> GX
+    validation result as a JSON dict, (suite, expectation name) -> positions of the unexpected rows of the view,
+    or of the summary frame). With ``docs_dir``, also renders GX Data Docs there (from an HTML-escaped copy of the
+    results).
     """
     import numpy as np
 
@@ -298,29 +330,37 @@ def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], doc
         everything = np.arange(len(df))
         subset = (rows or {}).get(name)
         subset = everything if subset is None else np.asarray(subset, dtype="int64")
+        summary = {} if "table" not in levels else {
+            n: (k, frame) for k, (frame, names) in enumerate((summaries or {}).get(name, [])) for n in names}
         plans = []
         for level in ("row", "table"):
-            exps = [e for e in selected if e["meta"]["level"] == level]
+            exps = [e for e in selected if e["meta"]["level"] == level and e["meta"]["name"] not in summary]
             if exps:
                 plans += _plan(df, exps, subset if level == "row" else everything)
-        if len(subset) != len(df):  # GX must not see rows outside the subset for row-level expectations
+        if len(subset) != len(df) or summary:  # GX must not see rows outside the subset for row-level expectations
             for p in plans:
                 if p.e["meta"]["level"] == "table":
                     p.batch = f"table {p.batch}"
+        for e in selected:
+            if e["meta"]["name"] in summary:
+                k, frame = summary[e["meta"]["name"]]
+                plans.append(_Plan(e, "full", f"table summary {k + 1}", np.arange(len(frame)), frame=frame))
         order = {e["meta"]["name"]: k for k, e in enumerate(selected)}
         merged = None
         batches = list(dict.fromkeys(p.batch for p in plans))
         for label in batches:
             part = [p for p in plans if p.batch == label]
-            if label.endswith("rows"):
+            src = part[0].frame if part[0].frame is not None else df
+            if label.endswith("rows") or part[0].frame is not None:
                 at = np.unique(np.concatenate([p.reps for p in part]))
             else:
                 at = _batch_rows(part, len(df))
             needed = list(dict.fromkeys(
-                [c for p in part for c in (expectation_columns(p.e) or []) if c in df.columns]
-                + [c for c in (ROW_KEY[name], "_row") if c in df.columns]
-                + ([] if all(expectation_columns(p.e) for p in part) else list(df.columns))))
-            frame = df.iloc[at][needed] if len(at) < len(df) else df[needed]
+                [c for p in part for c in (expectation_columns(p.e) or []) if c in src.columns]
+                + [c for c in (ROW_KEY[name], "_row") if c in src.columns]
+                + ([] if all(expectation_columns(p.e) for p in part) else
+                   [c for c in src.columns if c not in ("_count", "_keys", "_kpos")])))
+            frame = src.iloc[at][needed] if len(at) < len(src) else src[needed]
             frame = frame.reset_index(drop=True)
             configs = [
                 ExpectationConfiguration(
@@ -349,13 +389,23 @@ def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], doc
                 found = _unexpected_rows(p, r.result or {}, subset if p.e["meta"]["level"] == "row" else everything)
                 unexpected[(name, p.e["meta"]["name"])] = found
                 if r.result is not None:
+                    if p.frame is not None and "_count" in p.frame.columns:
+                        validated = p.frame.attrs.get("table_rows", int(p.frame["_count"].sum()))
+                        bad = int(p.frame["_count"].to_numpy()[found].sum())
+                    elif p.frame is not None:
+                        validated, bad = p.frame.attrs.get("table_rows", len(p.frame)), len(found)
+                    else:
+                        validated, bad = len(subset) if p.e["meta"]["level"] == "row" else len(df), len(found)
                     r.result["rasd_rows"] = {
-                        "validated": int(len(subset) if p.e["meta"]["level"] == "row" else len(df)),
-                        "unexpected": int(len(found)),
+                        "validated": int(validated),
+                        "unexpected": int(bad),
                         "gx_batch_rows": int(len(frame)),
                         "validated_on": {"rowwise": "one row per distinct value combination",
                                          "unique": "every row sharing its key with another row",
-                                         "full": "every validated row"}[p.kind],
+                                         "full": "every validated row"}[p.kind] if p.frame is None else
+                        ("every row sharing its key with another row (a summary of the table)"
+                         if p.e["type"] in UNIQUE_TYPES else
+                         "one row per distinct value combination (a summary of the table)"),
                     }
             for key in set(store.list_keys()) - before:  # the stored copy (Data Docs) gets the same additions
                 store.set(key, result)
@@ -429,7 +479,7 @@ def _render_docs(context, docs_dir: Path) -> None:
 # --------------------------------------------------------------------------- results
 
 def _failures(results: dict[str, dict], suites: dict[str, dict], unexpected: dict | None = None,
-              views: dict | None = None) -> list[dict]:
+              views: dict | None = None, frames: dict | None = None) -> list[dict]:
     """Every failed expectation as {suite, expectation, severity, level, unexpected_count, examples, rows, error}.
 
     ``rows`` (positions in the suite's view) and ``unexpected_count`` are rows of the table (from
@@ -454,7 +504,16 @@ def _failures(results: dict[str, dict], suites: dict[str, dict], unexpected: dic
                 rows = [int(i.get("_row")) for i in index if isinstance(i, dict) and i.get("_row") is not None]
             key = ROW_KEY.get(name)
             view = (views or {}).get(name)
-            if rows and view is not None and key in view.columns:
+            frame = (frames or {}).get((name, meta.get("name")))
+            count = None
+            if frame is not None:  # a summary row stands for _count rows of the table
+                count = int(frame["_count"].to_numpy()[rows].sum()) if "_count" in frame.columns else len(rows)
+            if rows and frame is not None and "_count" in frame.columns:
+                pairs = sorted((int(p), k) for i in rows for p, k in zip(frame["_kpos"].iat[i], frame["_keys"].iat[i]))
+                examples = [{key: checks.format_value(k)} for _, k in pairs[:MAX_EXAMPLES]]
+            elif rows and frame is not None:
+                examples = [{key: checks.format_value(frame[key].iat[i])} for i in rows[:MAX_EXAMPLES]]
+            elif rows and view is not None and key in view.columns:
                 examples = [{key: checks.format_value(view[key].iat[i])} for i in rows[:MAX_EXAMPLES]]
             elif index:
                 examples = [{k: checks.format_value(v) for k, v in i.items() if k != "_row"} for i in index[:MAX_EXAMPLES]]
@@ -468,7 +527,8 @@ def _failures(results: dict[str, dict], suites: dict[str, dict], unexpected: dic
                 "type": cfg.get("type"),
                 "severity": meta.get("severity", "critical"),
                 "level": meta.get("level", "table"),
-                "unexpected_count": len(rows) if found is not None else result.get("unexpected_count", len(rows)),
+                "unexpected_count": count if count is not None else len(rows) if found is not None
+                else result.get("unexpected_count", len(rows)),
                 "examples": examples,
                 "rows": rows,
                 "error": error,
@@ -552,24 +612,40 @@ def row_checks(tables: dict[str, pa.Table], settings, place_ids: set[str], *, to
             out.append(_quarantine_row(f["suite"], df.iloc[i], f, f"{f['suite']}.{f['expectation']}"))
     # An article that fails (e.g. a future published_at) takes its events with it.
     if "articles" in views and "events" in views and drop["articles"].any():
-        bad: dict[str, list[dict]] = {}
-        for r in out:
-            if r["table_name"] == "articles":
-                bad.setdefault(r["row_id"], []).append(r)
-        ev = views["events"]
-        for i in np.flatnonzero(ev["article_id"].isin(set(bad)).to_numpy()):
-            aid = ev["article_id"].iat[i]
-            drop["events"][i] = True
-            for r in bad[aid]:
-                out.append({
-                    "table_name": "events", "row_id": ev["event_id"].iat[i], "article_id": aid,
-                    "expectation": r["expectation"], "severity": "critical",
-                    "detail": f"article {aid}: {r['detail']}", "evidence": ev["evidence"].iat[i],
-                })
+        held, rows = held_for_articles([r for r in out if r["table_name"] == "articles"], tables["events"])
+        drop["events"][held] = True
+        out += rows
     keep = {name: pa.array(~d, pa.bool_()) for name, d in drop.items()}
     quarantine = to_arrow("quarantine", out) if out else QUARANTINE.arrow_schema.empty_table()
     log.info("row checks: %d quarantine rows in %.1fs", len(out), time.perf_counter() - t0)
     return quarantine, keep
+
+
+def held_for_articles(article_rows: list[dict], events: pa.Table):
+    """Events of failing articles: (their positions in ``events``, one quarantine row per event and failure of its
+    article, expectation ``articles.<name>``), in event order."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    bad: dict[str, list[dict]] = {}
+    for r in article_rows:
+        if r["table_name"] == "articles":
+            bad.setdefault(r["row_id"], []).append(r)
+    if not bad or not events.num_rows:
+        return np.zeros(0, dtype="int64"), []
+    hit = pc.fill_null(pc.is_in(events["article_id"], value_set=pa.array(list(bad), pa.string())), False)
+    held = np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+    sub = events.select(["event_id", "article_id", "evidence"]).take(pa.array(held)).to_pylist()
+    out = []
+    for ev in sub:
+        aid = ev["article_id"]
+        for r in bad[aid]:
+            out.append({
+                "table_name": "events", "row_id": ev["event_id"], "article_id": aid,
+                "expectation": r["expectation"], "severity": "critical",
+                "detail": f"article {aid}: {r['detail']}", "evidence": ev["evidence"],
+            })
+    return held, out
 
 
 def apply_quarantine(tables: dict[str, pa.Table], quarantine: pa.Table, keep: dict) -> dict[str, pa.Table]:
@@ -705,28 +781,189 @@ def table_checks(tables: dict[str, pa.Table], settings, place_ids: set[str], out
     affected ones of an incremental run); table-level expectations always see whole tables.
     """
     t0 = time.perf_counter()
+    val_dir, docs_dir = _result_dirs(Path(out_dir))
+    suites = load_suites(settings, today)
+    if quarantine is None:
+        quarantine = tables.get("quarantine")
+    views = checks.build_views(tables, settings, place_ids, held_incidents=_held_incidents(quarantine))
+    results, unexpected = _validate(views, suites, levels=LEVELS, docs_dir=docs_dir, rows=_row_positions(rows, views))
+    return _report(results, suites, unexpected, views, val_dir, docs_dir, quarantine,
+                   {name: len(df) for name, df in views.items()}, t0)
+
+
+# --------------------------------------------------------------------------- staged publication (bounded memory)
+
+SUMMARY_SUITES = ("articles", "events", "incidents")
+NULL_SENSITIVE_TYPES = frozenset({"expect_column_values_to_be_null", "expect_column_values_to_not_be_null"})
+
+
+def table_summaries(con, files: dict[str, list], suites: dict[str, dict]) -> dict | None:
+    """The table-level expectations of articles, events and incidents as small frames over the staged files
+    (DuckDB reads only the columns they use): {suite: [(frame, expectation names)]}, for ``_validate``.
+
+    Row-wise expectations (``ROWWISE_TYPES``) of a suite share one frame: a row per distinct combination of their
+    columns with ``_count`` (rows of the table), the first key and the first ``MAX_EXAMPLES`` keys and positions
+    (``_keys``, ``_kpos``) — GX's verdict on a combination is its verdict on each of those rows. A uniqueness
+    expectation gets the rows sharing their key with another row, in table order (what ``_plan`` gives GX).
+    None when some table-level expectation is of another kind (the caller then validates whole tables)."""
+    import numpy as np
+    import pandas as pd
+
+    plan: dict[str, tuple[list, list]] = {}
+    for name in SUMMARY_SUITES:
+        rowwise, unique = [], []
+        for e in suites[name]["expectations"]:
+            if e["meta"]["level"] != "table":
+                continue
+            cols = expectation_columns(e)
+            if cols is None or "mostly" in e["kwargs"]:
+                return None
+            if e["type"] in UNIQUE_TYPES:
+                unique.append((e, cols))
+            elif e["type"] in ROWWISE_TYPES:
+                rowwise.append((e, cols))
+            else:
+                return None
+        plan[name] = (rowwise, unique)
+    needed = {n: [c for _, cols in r + u for c in cols] for n, (r, u) in plan.items()}
+    rel = checks.summary_relations(con, files, needed)
+    out: dict[str, list] = {}
+    for name, (rowwise, unique) in plan.items():
+        key = ROW_KEY[name]
+        have = set(con.sql(f"SELECT * FROM ({rel[name]}) LIMIT 0").to_arrow_table().column_names)
+        if any(c not in have for _, cols in rowwise + unique for c in cols):
+            return None  # a column GX would report missing: validate the whole table
+        frames = []
+        cols = list(dict.fromkeys(c for _, cs in rowwise for c in cs))
+        # One GX batch instead of several (GX's cost is per batch): the duplicated rows join the combinations frame,
+        # every combination column null for them and the key null for the combinations, when each expectation
+        # ignores rows whose columns are all null (GX's column-map expectations skip nulls; not the *_be_null ones)
+        merge = bool(rowwise and unique) and not set(cols) & {key, *(c for _, cs in unique for c in cs)} and all(
+            e["type"] not in NULL_SENSITIVE_TYPES and "row_condition" not in e["kwargs"]
+            and e["kwargs"].get("ignore_row_if") != "neither" for e, _ in rowwise)
+        if rowwise:
+            q = ", ".join(f'"{c}"' for c in cols)
+            first = f'CAST(NULL AS VARCHAR) AS "{key}", ' if merge else f'arg_min("{key}", _pos) AS "{key}", '
+            t = con.sql(f"""
+                SELECT {q}, {"" if key in cols else first}count(*) AS _count,
+                       list("{key}" ORDER BY _pos)[1:{MAX_EXAMPLES}] AS _keys,
+                       list(_pos ORDER BY _pos)[1:{MAX_EXAMPLES}] AS _kpos
+                FROM ({rel[name]}) GROUP BY ALL ORDER BY min(_pos)""").to_arrow_table()
+            frames.append((t, [e["meta"]["name"] for e, _ in rowwise]))
+        for e, ucols in unique:
+            q = ", ".join(f'"{c}"' for c in ucols)
+            on = " AND ".join(f't."{c}" IS NOT DISTINCT FROM d."{c}"' for c in ucols)
+            extra = f', 1 AS _count, [t."{key}"] AS _keys, [t._pos] AS _kpos' if merge else ""
+            t = con.sql(f"""
+                WITH t AS ({rel[name]}),
+                     d AS (SELECT {q} FROM t GROUP BY ALL HAVING count(*) > 1)
+                SELECT {", ".join(dict.fromkeys([*(f't."{c}"' for c in ucols), f't."{key}"']))}{extra}
+                FROM t SEMI JOIN d ON {on} ORDER BY t._pos""").to_arrow_table()
+            frames.append((t, [e["meta"]["name"]]))
+        if merge:
+            frames = [(pa.concat_tables([f for f, _ in frames], promote_options="permissive"),
+                       [n for _, names in frames for n in names])]
+        out[name] = []
+        total = con.sql(f"SELECT count(*) FROM ({rel[name]})").fetchall()[0][0]
+        for t, names in frames:
+            df = t.to_pandas(date_as_object=True)
+            df.index = pd.RangeIndex(len(df))
+            df["_row"] = np.arange(len(df))
+            df.attrs["table_rows"] = int(total)
+            out[name].append((df, names))
+    return out
+
+
+def staged_table_checks(files: dict[str, list], row_tables: dict[str, pa.Table], settings, place_ids: set[str],
+                        out_dir: Path, *, quarantine: pa.Table | None = None, today: dt.date | None = None,
+                        temp: Path | None = None) -> GateReport | None:
+    """``table_checks`` over a staged publication without loading whole tables: table-level expectations of
+    articles, events and incidents on summary frames DuckDB computes from their Parquet ``files``
+    (``table_summaries``), weekly_incidents whole with its sums recomputed by DuckDB, and row-level expectations on
+    ``row_tables`` only (the rows to check again; events with an ``articles`` table holding at least their articles'
+    article_id and published_at). None when the suites hold a table-level expectation that needs whole tables."""
+    import duckdb
+
+    t0 = time.perf_counter()
     out_dir = Path(out_dir)
+    suites = load_suites(settings, today)
+    held = _held_incidents(quarantine)
+    con = duckdb.connect()
+    try:
+        con.execute("SET memory_limit = '1GB'")
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET threads = 1")  # small aggregate queries: threads cost more CPU than they save
+        if temp is not None:
+            con.execute(f"SET temp_directory = '{str(temp)}'")
+        summaries = table_summaries(con, files, suites)
+        if summaries is None:
+            return None
+        expected = checks.weekly_expected(con, files.get("incidents", []), held)
+    finally:
+        con.close()
+    val_dir, docs_dir = _result_dirs(out_dir)
+    place_ids = set(place_ids or ())
+    arts, evs, incs = (row_tables.get(n) for n in ("articles", "events", "incidents"))
+    lookup = row_tables.get("article_dates", arts)
+    views = {
+        "articles": checks.articles_view(arts, None),
+        "events": checks.events_view(evs, lookup, settings, place_ids),
+        "incidents": checks.incidents_view(incs, place_ids),
+        "weekly_incidents": checks.weekly_view(_read_all(files.get("weekly_incidents", []), "weekly_incidents"), None,
+                                               held, expected=expected),
+    }
+    for df in views.values():
+        df["_row"] = range(len(df))
+    results, unexpected = _validate(views, suites, levels=LEVELS, docs_dir=docs_dir, summaries=summaries)
+    frames = {(n, x): f for n, parts in summaries.items() for f, names in parts for x in names}
+    rows = {n: _file_rows(files.get(n, [])) for n in SUMMARY_SUITES}
+    rows["weekly_incidents"] = len(views["weekly_incidents"])
+    return _report(results, suites, unexpected, views, val_dir, docs_dir, quarantine, rows, t0, frames)
+
+
+def _held_incidents(quarantine: pa.Table | None) -> set[str]:
+    """Incidents quarantined as critical: never aggregated, so left out of the recomputed weekly sums."""
+    if quarantine is None or not quarantine.num_rows:
+        return set()
+    return {i for t, i, s in zip(*(quarantine[c].to_pylist() for c in ("table_name", "row_id", "severity")))
+            if t == "incidents" and s == "critical"}
+
+
+def _file_rows(paths: list) -> int:
+    import pyarrow.parquet as pq
+
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+
+
+def _read_all(paths: list, name: str) -> pa.Table:
+    import pyarrow.parquet as pq
+
+    from rasd.schema import TABLES, conform
+
+    if not paths:
+        return TABLES[name].arrow_schema.empty_table()
+    return conform(name, pa.concat_tables([pq.read_table(p) for p in paths], promote_options="default"))
+
+
+def _result_dirs(out_dir: Path) -> tuple[Path, Path]:
     val_dir, docs_dir = out_dir / "validation", out_dir / "data_docs"
     for d in (val_dir, docs_dir):
         if d.exists():
             shutil.rmtree(d)
         d.mkdir(parents=True)
-    suites = load_suites(settings, today)
-    if quarantine is None:
-        quarantine = tables.get("quarantine")
-    held = set()
-    if quarantine is not None and quarantine.num_rows:
-        held = {i for t, i, s in zip(*(quarantine[c].to_pylist() for c in ("table_name", "row_id", "severity")))
-                if t == "incidents" and s == "critical"}
-    views = checks.build_views(tables, settings, place_ids, held_incidents=held)
-    results, unexpected = _validate(views, suites, levels=LEVELS, docs_dir=docs_dir, rows=_row_positions(rows, views))
+    return val_dir, docs_dir
+
+
+def _report(results, suites, unexpected, views, val_dir: Path, docs_dir: Path, quarantine, rows: dict, t0: float,
+            frames: dict | None = None) -> GateReport:
+    """Write validation/*.json and summary.json; the report (``passed`` unless a critical table-level expectation
+    failed or a critical one errored)."""
     for name, res in results.items():
         (val_dir / f"{name}.json").write_text(json.dumps(res, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    failures = [{k: v for k, v in f.items() if k != "rows"} for f in _failures(results, suites, unexpected, views)]
-    report = GateReport(passed=True, failures=failures)
-    passed = not report.blocking
+    failures = [{k: v for k, v in f.items() if k != "rows"} for f in _failures(results, suites, unexpected, views, frames)]
+    passed = not GateReport(passed=True, failures=failures).blocking
     counts = {
-        "rows": {name: len(df) for name, df in views.items()},
+        "rows": rows,
         "expectations": sum(len(r.get("results", [])) for r in results.values()),
         "failed_critical": sum(f["severity"] == "critical" for f in failures),
         "failed_warning": sum(f["severity"] == "warning" for f in failures),
