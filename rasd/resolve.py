@@ -172,9 +172,12 @@ def reconcile(figures: Iterable[tuple], tolerance: float) -> tuple[int | None, i
     return low, best, high, conflicting
 
 
-_EVENT_COLUMNS = ("event_id", "article_id", "event_date", "date_precision", "event_type", "sub_event_type", "actor1",
+EVENT_COLUMNS = _EVENT_COLUMNS = ("event_id", "article_id", "event_date", "date_precision", "event_type", "sub_event_type", "actor1",
                   "actor2", "location", "place_id", "admin1", "admin2", "lat", "lon", "geo_precision", "fatalities",
                   "fatalities_qualifier", "wounded", "wounded_qualifier", "detained", "detained_qualifier")
+
+
+ARTICLE_COLUMNS = ("article_id", "outlet", "published_at")  # what resolution reads of an article
 
 
 def _column(table: pa.Table, name: str) -> list:
@@ -822,8 +825,12 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
             return None
     daily = [_Incident(m) for m in day_clusters]
     daily += [_Incident([i]) for i in undated]  # nothing to match an undated report on: it stands alone
-    for inc in daily:
-        _describe(reports, inc, settings)
+    # Describing is pure per incident, so with ``emit_from`` (a partial resolve: most incidents only serve as what a
+    # summary may cover) an incident is described only when a summary looks at it or it is returned.
+    lazy = emit_from is not None and not force_merge and not force_split
+    if not lazy:
+        for inc in daily:
+            _describe(reports, inc, settings)
     daily = _apply_overrides(reports, daily, settings, force_merge, force_split)
 
     summaries.sort(key=lambda m: (max(PERIOD_DAYS[reports[i].precision] for i in m), min(reports[i].day for i in m),
@@ -857,6 +864,8 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
                 geo = inc_geo.get(k)
                 if geo is None:
                     geo = inc_geo[k] = min(reports[m].geo or 9 for m in inc.members)
+                    if not inc.values:
+                        _describe(reports, inc, settings)
                 index[key].add(k)
                 index[key + (inc.values["place_id"] if geo == 1 else None,)].add(k)
 
@@ -896,6 +905,9 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
             anchor = min(days)
             return zones is None or any(lo <= anchor < hi for lo, hi in zones)
         incidents = [inc for inc in incidents if emitted(inc)]
+        for inc in incidents:
+            if not inc.values:
+                _describe(reports, inc, settings)
     _assign_ids(reports, incidents, previous, reserved_ids)
     incidents.sort(key=lambda inc: (inc.values["event_date"] or date.max, inc.incident_id))
     names = [n for n in INCIDENTS.arrow_schema.names if n != "incident_id"]
