@@ -180,8 +180,21 @@ EVENT_COLUMNS = _EVENT_COLUMNS = ("event_id", "article_id", "event_date", "date_
 ARTICLE_COLUMNS = ("article_id", "outlet", "published_at")  # what resolution reads of an article
 
 
+# Columns whose values repeat (types, places, actors, an article's id over its events): one Python string per
+# distinct value, shared by the rows, instead of one per row (at 100k articles this is ~40 % of resolve's memory).
+_SHARED = frozenset({"article_id", "date_precision", "event_type", "sub_event_type", "actor1", "actor2", "location",
+                     "place_id", "admin1", "admin2", "fatalities_qualifier", "wounded_qualifier", "detained_qualifier"})
+
+
 def _column(table: pa.Table, name: str) -> list:
-    return table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
+    if name not in table.column_names:
+        return [None] * table.num_rows
+    col = table.column(name)
+    if name in _SHARED and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) and table.num_rows:
+        enc = col.combine_chunks().dictionary_encode()
+        values = enc.dictionary.to_pylist()
+        return [None if k is None else values[k] for k in enc.indices.to_pylist()]
+    return col.to_pylist()
 
 
 def _as_date(d):
