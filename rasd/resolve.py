@@ -983,12 +983,21 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
     incidents = daily + standalone
     if emit_from is not None:
         def emitted(inc: _Incident) -> bool:
-            days = [reports[i].day for i in inc.members if reports[i].day is not None]
-            if not days:
+            ms = inc.members
+            if len(ms) == 1:  # most incidents: one report
+                anchor = reports[ms[0]].day
+            else:
+                anchor = min((d for d in (reports[i].day for i in ms) if d is not None), default=None)
+            if anchor is None:
                 return True
-            zones = emit_from.get(_group(reports[inc.members[0]]))
-            anchor = min(days)
-            return zones is None or any(lo <= anchor < hi for lo, hi in zones)
+            r = reports[ms[0]]
+            zones = emit_from.get((r.admin1 or "", r.event_type))
+            if zones is None:
+                return True
+            for lo, hi in zones:
+                if lo <= anchor < hi:
+                    return True
+            return False
         incidents = [inc for inc in incidents if emitted(inc)]
         for inc in incidents:
             if not inc.values:
