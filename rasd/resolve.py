@@ -1048,15 +1048,29 @@ STATE_SCHEMA = pa.schema([("event_id", pa.string()), ("h", pa.uint64()), ("admin
 _DAY, _SUMMARY, _UNDATED = 0, 1, 2
 
 
+_FRAME_ROWS = 200_000  # events per slice when hashing the reports (memory: ~1 KB per event of the slice while hashed)
+
+
 def _report_frame(events: pa.Table, articles: pa.Table):
-    """Polars frame, one row per event in ``events`` order: event_id, h, admin1, event_type, day, kind."""
+    """Polars frame, one row per event in ``events`` order: event_id, h, admin1, event_type, day, kind.
+
+    Made slice by slice (a row's hash depends on that row only), so the joined copy of the event columns exists for
+    one slice at a time, never for the whole table."""
+    import polars as pl
+
+    art = pl.from_arrow(articles.select([c for c in ("article_id", "outlet", "published_at") if c in articles.column_names]))
+    parts = [_report_slice(events.slice(k, _FRAME_ROWS), art)
+             for k in range(0, max(events.num_rows, 1), _FRAME_ROWS)]
+    return pl.concat(parts) if len(parts) > 1 else parts[0]
+
+
+def _report_slice(events: pa.Table, art):
     import polars as pl
 
     cols = [c for c in _EVENT_COLUMNS if c in events.column_names]
     ev = pl.from_arrow(events.select(cols))
     if not isinstance(ev, pl.DataFrame):
         ev = ev.to_frame()
-    art = pl.from_arrow(articles.select([c for c in ("article_id", "outlet", "published_at") if c in articles.column_names]))
     ev = ev.join(art.rename({c: f"_a_{c}" for c in art.columns if c != "article_id"}), on="article_id", how="left",
                  coalesce=True)
     h = ev.hash_rows(seed=11)

@@ -75,3 +75,13 @@ def test_new_id_kept_by_another_group(split_always):
     inc, links, _ = R.resolve_full(e, a, S, previous=previous)
     assert dict(zip(links["event_id"].to_pylist(), links["incident_id"].to_pylist())) == {"y": "inc_x", "x": "inc_x_2"}
     assert inc.equals(_one_piece(e, a, previous)[0])
+
+
+def test_report_frame_in_slices_equals_whole(monkeypatch):
+    """The state's per-report hashes do not depend on how the events are sliced while hashing."""
+    arts, events = _corpus(700, 60)
+    e, a = to_arrow("events", events), to_arrow("articles", arts)
+    whole = R._report_frame(e, a)
+    monkeypatch.setattr(R, "_FRAME_ROWS", 7)
+    sliced = R._report_frame(e, a)
+    assert e.num_rows > 7 and sliced.equals(whole)
