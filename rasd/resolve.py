@@ -172,13 +172,29 @@ def reconcile(figures: Iterable[tuple], tolerance: float) -> tuple[int | None, i
     return low, best, high, conflicting
 
 
-_EVENT_COLUMNS = ("event_id", "article_id", "event_date", "date_precision", "event_type", "sub_event_type", "actor1",
+EVENT_COLUMNS = _EVENT_COLUMNS = ("event_id", "article_id", "event_date", "date_precision", "event_type", "sub_event_type", "actor1",
                   "actor2", "location", "place_id", "admin1", "admin2", "lat", "lon", "geo_precision", "fatalities",
                   "fatalities_qualifier", "wounded", "wounded_qualifier", "detained", "detained_qualifier")
 
 
+ARTICLE_COLUMNS = ("article_id", "outlet", "published_at")  # what resolution reads of an article
+
+
+# Columns whose values repeat (types, places, actors, an article's id over its events): one Python string per
+# distinct value, shared by the rows, instead of one per row (at 100k articles this is ~40 % of resolve's memory).
+_SHARED = frozenset({"article_id", "date_precision", "event_type", "sub_event_type", "actor1", "actor2", "location",
+                     "place_id", "admin1", "admin2", "fatalities_qualifier", "wounded_qualifier", "detained_qualifier"})
+
+
 def _column(table: pa.Table, name: str) -> list:
-    return table.column(name).to_pylist() if name in table.column_names else [None] * table.num_rows
+    if name not in table.column_names:
+        return [None] * table.num_rows
+    col = table.column(name)
+    if name in _SHARED and (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)) and table.num_rows:
+        enc = col.combine_chunks().dictionary_encode()
+        values = enc.dictionary.to_pylist()
+        return [None if k is None else values[k] for k in enc.indices.to_pylist()]
+    return col.to_pylist()
 
 
 def _as_date(d):
@@ -675,8 +691,10 @@ def _summary_shares(reports: list[_Report], summary: list[int], covered: list[_I
 
 
 def _assign_ids(reports: list[_Report], incidents: list[_Incident], previous: pa.Table | None,
-                reserved_ids=()) -> None:
-    """Keep the previous publication's id where an incident keeps its reports; else inc_<earliest event_id>."""
+                reserved_ids=(), given: dict | None = None) -> None:
+    """Keep the previous publication's id where an incident keeps its reports; else inc_<earliest event_id>.
+
+    ``given`` (a dict) receives the kept ids ("claimed") and the new ones ("new")."""
     prev: dict[str, str] = {}
     if previous is not None and previous.num_rows:
         roles = _column(previous, "role")
@@ -689,10 +707,13 @@ def _assign_ids(reports: list[_Report], incidents: list[_Incident], previous: pa
             counts = Counter(prev[reports[i].event_id] for i in inc.members if reports[i].event_id in prev)
             claims += [(-n, pid, reports[inc.members[0]].rank, k) for pid, n in counts.items()]
     used: set[str] = set(reserved_ids or ())
+    claimed = []
     for _, pid, _, k in sorted(claims):
         if not incidents[k].incident_id and pid not in used:
             incidents[k].incident_id = pid
             used.add(pid)
+            claimed.append(pid)
+    new = []
     for inc in sorted(incidents, key=lambda x: reports[x.members[0]].rank):
         if inc.incident_id:
             continue
@@ -705,6 +726,9 @@ def _assign_ids(reports: list[_Report], incidents: list[_Incident], previous: pa
             cand, n = f"inc_{reports[inc.members[0]].event_id}_{n}", n + 1
         inc.incident_id = cand
         used.add(cand)
+        new.append(cand)
+    if given is not None:
+        given["claimed"], given["new"] = claimed, new
 
 
 def _apply_overrides(reports, daily: list, settings, force_merge, force_split) -> list:
@@ -779,10 +803,74 @@ def _resolve_gc(*args, **kwargs):
     enabled = gc.isenabled()
     gc.disable()
     try:
+        if len(args) == 7 and not kwargs and not args[4] and not args[5]:
+            got = _resolve_by_group(*args)
+            if got is not None:
+                return got
         return _resolve(*args, **kwargs)
     finally:
         if enabled:
             gc.enable()
+
+
+GROUP_MIN_EVENTS = 20_000  # below this many events resolve in one piece (same result; the per-group split costs more)
+
+
+def _resolve_by_group(events, articles, settings, previous, force_merge, force_split, reserved_ids):
+    """:func:`_resolve`, one group (governorate, event type) at a time, so that the Python objects of only one group
+    are alive at once (the whole-table state is Arrow); exactly the same tables. None (resolve in one piece) when
+    small, or when the ids could depend on another group: an earlier incident whose reports are now in several
+    groups, or a new id of one group that another group keeps from the previous publication (both need an edit
+    that moves a report to another governorate or event type; checked, not assumed).
+    """
+    import numpy as np
+    import polars as pl
+
+    if events.num_rows < GROUP_MIN_EVENTS:
+        return None
+    ev = pl.from_arrow(events.select([c for c in ("event_id", "article_id", "admin1", "event_type")
+                                      if c in events.column_names]))
+    if "admin1" not in ev.columns or "event_type" not in ev.columns:
+        return None
+    ev = ev.with_row_index("_row").with_columns(_g=pl.struct(pl.col("admin1").fill_null(""),
+                                                              pl.col("event_type").fill_null("")).rank("dense"))
+    prev_members = None
+    if previous is not None and previous.num_rows:
+        p = pl.from_arrow(previous.select(["event_id", "incident_id", "role"]))
+        prev_members = p.filter(pl.col("role").is_null() | (pl.col("role") == "member"))
+        spread = prev_members.join(ev.select(["event_id", "_g"]), on="event_id").group_by("incident_id").agg(
+            pl.col("_g").n_unique().alias("n"))
+        if spread.filter(pl.col("n") > 1).height:
+            return None
+    groups = ev.group_by("_g").agg(pl.col("_row")).sort("_g")
+    art_ids = articles["article_id"].combine_chunks() if articles is not None else None
+    inc_parts, link_parts, assign_parts, claimed, new = [], [], [], {}, {}
+    for g, rows in groups.iter_rows():
+        sub = events.take(pa.array(np.asarray(rows, dtype=np.int64)))
+        sub_articles = articles.filter(pc.is_in(art_ids, value_set=pc.unique(sub["article_id"]))) \
+            if art_ids is not None else articles
+        sub_prev = previous.filter(pc.is_in(previous["event_id"], value_set=sub["event_id"].combine_chunks())) \
+            if previous is not None and previous.num_rows else previous
+        given: dict = {}
+        inc, lnk, asg = _resolve(sub, sub_articles, settings, sub_prev, (), (), reserved_ids, given=given)
+        inc_parts.append(inc)
+        link_parts.append(lnk)
+        assign_parts.append(asg)
+        for pid in given.get("claimed", ()):
+            claimed[pid] = g
+        for nid in given.get("new", ()):
+            new.setdefault(nid, []).append(g)
+    # a new id that another group keeps, or that two groups both hand out: resolve in one piece
+    for nid, gs in new.items():
+        if len(gs) > 1 or claimed.get(nid, gs[0]) != gs[0]:
+            return None
+    incidents = pa.concat_tables(inc_parts)
+    incidents = incidents.sort_by([("event_date", "ascending"), ("incident_id", "ascending")])  # nulls last
+    links = pa.concat_tables(link_parts)
+    pos = pc.index_in(links["incident_id"], value_set=incidents["incident_id"].combine_chunks())
+    links = links.append_column("_pos", pos).sort_by([("_pos", "ascending"), ("role", "ascending"),
+                                                      ("event_id", "ascending")]).drop_columns(["_pos"])
+    return incidents, links, pa.concat_tables(assign_parts)
 
 
 def _group(r: _Report) -> tuple:
@@ -791,7 +879,7 @@ def _group(r: _Report) -> tuple:
 
 
 def _resolve(events, articles, settings, previous, force_merge, force_split, reserved_ids, frozen=None,
-             emit_from=None, late=None, late_taken=None, expect_taken=None):
+             emit_from=None, late=None, late_taken=None, expect_taken=None, given=None):
     """resolve(); also returns each report's cluster (its first report's event_id) and incident id.
 
     ``frozen`` (event_id -> cluster key): reports whose cluster is known and kept. ``late`` (event_id -> (B, cluster
@@ -822,8 +910,12 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
             return None
     daily = [_Incident(m) for m in day_clusters]
     daily += [_Incident([i]) for i in undated]  # nothing to match an undated report on: it stands alone
-    for inc in daily:
-        _describe(reports, inc, settings)
+    # Describing is pure per incident, so with ``emit_from`` (a partial resolve: most incidents only serve as what a
+    # summary may cover) an incident is described only when a summary looks at it or it is returned.
+    lazy = emit_from is not None and not force_merge and not force_split
+    if not lazy:
+        for inc in daily:
+            _describe(reports, inc, settings)
     daily = _apply_overrides(reports, daily, settings, force_merge, force_split)
 
     summaries.sort(key=lambda m: (max(PERIOD_DAYS[reports[i].precision] for i in m), min(reports[i].day for i in m),
@@ -857,6 +949,8 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
                 geo = inc_geo.get(k)
                 if geo is None:
                     geo = inc_geo[k] = min(reports[m].geo or 9 for m in inc.members)
+                    if not inc.values:
+                        _describe(reports, inc, settings)
                 index[key].add(k)
                 index[key + (inc.values["place_id"] if geo == 1 else None,)].add(k)
 
@@ -889,14 +983,26 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
     incidents = daily + standalone
     if emit_from is not None:
         def emitted(inc: _Incident) -> bool:
-            days = [reports[i].day for i in inc.members if reports[i].day is not None]
-            if not days:
+            ms = inc.members
+            if len(ms) == 1:  # most incidents: one report
+                anchor = reports[ms[0]].day
+            else:
+                anchor = min((d for d in (reports[i].day for i in ms) if d is not None), default=None)
+            if anchor is None:
                 return True
-            zones = emit_from.get(_group(reports[inc.members[0]]))
-            anchor = min(days)
-            return zones is None or any(lo <= anchor < hi for lo, hi in zones)
+            r = reports[ms[0]]
+            zones = emit_from.get((r.admin1 or "", r.event_type))
+            if zones is None:
+                return True
+            for lo, hi in zones:
+                if lo <= anchor < hi:
+                    return True
+            return False
         incidents = [inc for inc in incidents if emitted(inc)]
-    _assign_ids(reports, incidents, previous, reserved_ids)
+        for inc in incidents:
+            if not inc.values:
+                _describe(reports, inc, settings)
+    _assign_ids(reports, incidents, previous, reserved_ids, given)
     incidents.sort(key=lambda inc: (inc.values["event_date"] or date.max, inc.incident_id))
     names = [n for n in INCIDENTS.arrow_schema.names if n != "incident_id"]
     columns = zip(*map(itemgetter(*names), (inc.values for inc in incidents))) if incidents else [[] for _ in names]
@@ -942,15 +1048,29 @@ STATE_SCHEMA = pa.schema([("event_id", pa.string()), ("h", pa.uint64()), ("admin
 _DAY, _SUMMARY, _UNDATED = 0, 1, 2
 
 
+_FRAME_ROWS = 200_000  # events per slice when hashing the reports (memory: ~1 KB per event of the slice while hashed)
+
+
 def _report_frame(events: pa.Table, articles: pa.Table):
-    """Polars frame, one row per event in ``events`` order: event_id, h, admin1, event_type, day, kind."""
+    """Polars frame, one row per event in ``events`` order: event_id, h, admin1, event_type, day, kind.
+
+    Made slice by slice (a row's hash depends on that row only), so the joined copy of the event columns exists for
+    one slice at a time, never for the whole table."""
+    import polars as pl
+
+    art = pl.from_arrow(articles.select([c for c in ("article_id", "outlet", "published_at") if c in articles.column_names]))
+    parts = [_report_slice(events.slice(k, _FRAME_ROWS), art)
+             for k in range(0, max(events.num_rows, 1), _FRAME_ROWS)]
+    return pl.concat(parts) if len(parts) > 1 else parts[0]
+
+
+def _report_slice(events: pa.Table, art):
     import polars as pl
 
     cols = [c for c in _EVENT_COLUMNS if c in events.column_names]
     ev = pl.from_arrow(events.select(cols))
     if not isinstance(ev, pl.DataFrame):
         ev = ev.to_frame()
-    art = pl.from_arrow(articles.select([c for c in ("article_id", "outlet", "published_at") if c in articles.column_names]))
     ev = ev.join(art.rename({c: f"_a_{c}" for c in art.columns if c != "article_id"}), on="article_id", how="left",
                  coalesce=True)
     h = ev.hash_rows(seed=11)
