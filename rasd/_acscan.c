@@ -381,12 +381,188 @@ static PyObject *Iter_next(Iter *it) {
     }
 }
 
+/* ------------------------------------------------------------------ places: longest whole-word matches */
+
+typedef struct {
+    Py_ssize_t s, e;     /* the key's span in the text (original offsets) */
+    Py_ssize_t plen;     /* proclitic length (after the quote fix-up) */
+    Py_ssize_t vws;      /* view offset where the proclitic starts */
+    Py_ssize_t order;    /* automaton order, the tie-break of a stable sort */
+    int32_t node;
+    int with_article;
+    PyObject *ok;        /* borrowed: the entries tuple the proclitic selects */
+} PlaceHit;
+
+static int cmp_longest(const void *x, const void *y) {
+    const PlaceHit *a = x, *b = y;
+    Py_ssize_t la = a->e - a->s + a->plen, lb = b->e - b->s + b->plen;
+    if (la != lb) return la > lb ? -1 : 1;
+    if (a->s != b->s) return a->s < b->s ? -1 : 1;
+    return (a->order > b->order) - (a->order < b->order);
+}
+
+static int cmp_start(const void *x, const void *y) {
+    const PlaceHit *a = x, *b = y;
+    return (a->s > b->s) - (a->s < b->s);
+}
+
+/* longest_words(text, prefixes, skip) -> [(start, end, key, entries, prefix, with_article)], by start.
+ * The whole of rasd.extract.places._raw_hits (its pure-Python twin; see there for the rules) in one call:
+ * values must be (key_len, key, plain_entries, article_entries) tuples and ``prefixes`` a dict proclitic ->
+ * "ends in the article" (PROCLITICS). Characters equal to ``skip`` (a 1-char str: the quote mark, or None)
+ * are left out while matching and the spans mapped back to text offsets. A hit is a whole word of that
+ * view (iter_words' test) whose selected entries (article entries after a proclitic ending in "ال", plain
+ * ones otherwise) are not empty; among overlapping hits the longest (proclitic included) wins, then the
+ * leftmost, then the first in automaton order. */
+static PyObject *Automaton_longest_words(Automaton *self, PyObject *args) {
+    PyObject *text, *prefixes, *skip;
+    if (!PyArg_ParseTuple(args, "UO!O:longest_words", &text, &PyDict_Type, &prefixes, &skip)) return NULL;
+    if (!self->built) {
+        PyErr_SetString(PyExc_AttributeError, "not an Aho-Corasick automaton yet: call make_automaton()");
+        return NULL;
+    }
+    Py_UCS4 skipc = (Py_UCS4)-1;
+    if (skip != Py_None) {
+        if (!PyUnicode_Check(skip) || PyUnicode_GET_LENGTH(skip) != 1) {
+            PyErr_SetString(PyExc_TypeError, "skip must be a 1-character str or None");
+            return NULL;
+        }
+        skipc = PyUnicode_READ_CHAR(skip, 0);
+    }
+    const int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    const Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    PyObject *out = NULL;
+    Py_UCS4 *view = PyMem_Malloc(sizeof(Py_UCS4) * (size_t)(n + 1));
+    Py_ssize_t *map = PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)(n + 1));
+    char *taken = PyMem_Calloc((size_t)n + 1, 1);
+    Py_ssize_t cap = 64, nh = 0;
+    PlaceHit *hits = PyMem_Malloc(sizeof(PlaceHit) * (size_t)cap);
+    if (!view || !map || !taken || !hits) { PyErr_NoMemory(); goto done; }
+    Py_ssize_t vn = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c == skipc) continue;
+        view[vn] = c;
+        map[vn++] = i;
+    }
+    Node *nodes = self->nodes;
+    const int32_t *root_next = self->root_next;
+    int32_t state = 0;
+    int bare_article = -1;  /* prefixes[""] once looked up */
+    for (Py_ssize_t pos = 0; pos < vn;) {
+        Py_UCS4 c = view[pos++];
+        for (;;) {
+            if (state == 0) {
+                if (c < ROOT_TABLE) state = root_next[c];
+                else { int32_t t = child_of(&nodes[0], c); state = t < 0 ? 0 : t; }
+                break;
+            }
+            int32_t t = child_of(&nodes[state], c);
+            if (t >= 0) { state = t; break; }
+            state = nodes[state].fail;
+        }
+        for (int32_t o = nodes[state].value ? state : nodes[state].out; o >= 0; o = nodes[o].out) {
+            /* whole word of the view: no letter after, a word start or proclitics before */
+            Py_ssize_t end = pos, start = pos - nodes[o].depth, ws = start;
+            if (end < vn && Py_UNICODE_ISALPHA(view[end])) continue;
+            if (start > 0 && Py_UNICODE_ISALPHA(view[start - 1])) {
+                ws = start - 1;
+                while (ws > 0 && Py_UNICODE_ISALPHA(view[ws - 1]) && start - ws <= 4) ws--;
+                if (ws > 0 && Py_UNICODE_ISALPHA(view[ws - 1])) continue;
+            }
+            int with_article;
+            if (ws == start && bare_article >= 0) {
+                with_article = bare_article;  /* no proclitic: the common case, looked up once */
+            } else {
+                PyObject *p = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, view + ws, start - ws);
+                if (!p) goto done;
+                PyObject *art = PyDict_GetItemWithError(prefixes, p);
+                Py_DECREF(p);
+                if (!art) { if (PyErr_Occurred()) goto done; continue; }
+                with_article = PyObject_IsTrue(art);
+                if (with_article < 0) goto done;
+                if (ws == start) bare_article = with_article;
+            }
+            PyObject *v = nodes[o].value;
+            if (!PyTuple_Check(v) || PyTuple_GET_SIZE(v) != 4) {
+                PyErr_SetString(PyExc_TypeError, "longest_words: values must be (len, key, plain, article)");
+                goto done;
+            }
+            PyObject *ok = PyTuple_GET_ITEM(v, with_article ? 3 : 2);
+            int truth = PyObject_IsTrue(ok);
+            if (truth < 0) goto done;
+            if (!truth) continue;
+            if (nh == cap) {
+                cap *= 2;
+                PlaceHit *h = PyMem_Realloc(hits, sizeof(PlaceHit) * (size_t)cap);
+                if (!h) { PyErr_NoMemory(); goto done; }
+                hits = h;
+            }
+            PlaceHit *h = &hits[nh];
+            h->s = map[start];
+            h->e = map[end - 1] + 1;
+            h->plen = start - ws;
+            /* و"الشدادي": a proclitic that stands before the quote, not glued to the name, is dropped */
+            for (Py_ssize_t k = 0; k < h->plen; k++)
+                if (PyUnicode_READ(kind, data, h->s - h->plen + k) != view[ws + k]) { h->plen = 0; break; }
+            h->vws = ws;
+            h->order = nh;
+            h->node = o;
+            h->with_article = with_article;
+            h->ok = ok;
+            nh++;
+        }
+    }
+    qsort(hits, (size_t)nh, sizeof(PlaceHit), cmp_longest);
+    Py_ssize_t nk = 0;
+    for (Py_ssize_t i = 0; i < nh; i++) {
+        PlaceHit *h = &hits[i];
+        Py_ssize_t a = h->s - h->plen, k;
+        for (k = a; k < h->e && !taken[k]; k++) ;
+        if (k < h->e) continue;
+        memset(taken + a, 1, (size_t)(h->e - a));
+        hits[nk++] = *h;
+    }
+    qsort(hits, (size_t)nk, sizeof(PlaceHit), cmp_start);
+    out = PyList_New(nk);
+    if (!out) goto done;
+    for (Py_ssize_t i = 0; i < nk; i++) {
+        PlaceHit *h = &hits[i];
+        PyObject *key = PyTuple_GET_ITEM(nodes[h->node].value, 1);
+        PyObject *pre = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, view + h->vws, h->plen);
+        PyObject *t = PyTuple_New(6);
+        PyObject *s = PyLong_FromSsize_t(h->s), *e = PyLong_FromSsize_t(h->e);
+        if (!pre || !t || !s || !e) {
+            Py_XDECREF(pre); Py_XDECREF(t); Py_XDECREF(s); Py_XDECREF(e); Py_CLEAR(out);
+            goto done;
+        }
+        PyObject *wa = h->with_article ? Py_True : Py_False;
+        Py_INCREF(key); Py_INCREF(h->ok); Py_INCREF(wa);
+        PyTuple_SET_ITEM(t, 0, s);
+        PyTuple_SET_ITEM(t, 1, e);
+        PyTuple_SET_ITEM(t, 2, key);
+        PyTuple_SET_ITEM(t, 3, h->ok);
+        PyTuple_SET_ITEM(t, 4, pre);
+        PyTuple_SET_ITEM(t, 5, wa);
+        PyList_SET_ITEM(out, i, t);
+    }
+done:
+    PyMem_Free(view);
+    PyMem_Free(map);
+    PyMem_Free(taken);
+    PyMem_Free(hits);
+    return out;
+}
+
 static PyMethodDef Automaton_methods[] = {
     {"add_word", (PyCFunction)Automaton_add_word, METH_VARARGS, "add_word(key, value): add or replace a key"},
     {"make_automaton", (PyCFunction)Automaton_make, METH_NOARGS, "build the fail links"},
     {"iter", (PyCFunction)Automaton_iter, METH_VARARGS, "iter(text[, start[, end]]) -> (end_index, value)"},
     {"iter_words", (PyCFunction)(void (*)(void))Automaton_iter_words, METH_VARARGS | METH_KEYWORDS,
      "iter_words(text, prefixes=None, word_end=True) -> (start, end, prefix, value) of whole-word hits"},
+    {"longest_words", (PyCFunction)Automaton_longest_words, METH_VARARGS,
+     "longest_words(text, prefixes, skip) -> [(start, end, key, entries, prefix, with_article)] (places)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -419,8 +595,60 @@ static PyTypeObject IterType = {
     .tp_iternext = (iternextfunc)Iter_next,
 };
 
+/* prev_words(text, pos, n, window, strip) -> up to n words before pos, nearest first: the whitespace-separated
+ * pieces of text[max(0, pos - window):pos] from the right, each stripped of the characters of ``strip`` at
+ * both ends, empty ones skipped (rasd.extract.places._prev_words is the pure-Python twin). */
+static PyObject *mod_prev_words(PyObject *mod, PyObject *args) {
+    PyObject *text, *strip;
+    Py_ssize_t pos, n, window;
+    if (!PyArg_ParseTuple(args, "UnnnU:prev_words", &text, &pos, &n, &window, &strip)) return NULL;
+    const int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    if (pos > len) pos = len;
+    if (pos < 0) pos = 0;
+    Py_ssize_t lo = pos - window < 0 ? 0 : pos - window;
+    const int skind = PyUnicode_KIND(strip);
+    const void *sdata = PyUnicode_DATA(strip);
+    Py_ssize_t slen = PyUnicode_GET_LENGTH(strip);
+    PyObject *out = PyList_New(0);
+    if (!out) return NULL;
+    Py_ssize_t i = pos;
+    while (i > lo && PyList_GET_SIZE(out) < n) {
+        while (i > lo && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i - 1))) i--;
+        if (i == lo) break;
+        Py_ssize_t e = i;
+        while (i > lo && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i - 1))) i--;
+        Py_ssize_t s = i, we = e;
+        /* strip: text[s:we] without the strip characters at either end */
+        for (; s < we; s++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, s);
+            Py_ssize_t k = 0;
+            while (k < slen && PyUnicode_READ(skind, sdata, k) != c) k++;
+            if (k == slen) break;
+        }
+        for (; we > s; we--) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, we - 1);
+            Py_ssize_t k = 0;
+            while (k < slen && PyUnicode_READ(skind, sdata, k) != c) k++;
+            if (k == slen) break;
+        }
+        if (we == s) continue;
+        PyObject *w = PyUnicode_Substring(text, s, we);
+        if (!w || PyList_Append(out, w) < 0) { Py_XDECREF(w); Py_DECREF(out); return NULL; }
+        Py_DECREF(w);
+    }
+    return out;
+}
+
+static PyMethodDef module_methods[] = {
+    {"prev_words", (PyCFunction)mod_prev_words, METH_VARARGS,
+     "prev_words(text, pos, n, window, strip) -> up to n stripped words before pos, nearest first"},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef moddef = {
-    PyModuleDef_HEAD_INIT, "rasd._acscan", "Aho-Corasick automaton for rasd's scanners.", -1, NULL,
+    PyModuleDef_HEAD_INIT, "rasd._acscan", "Aho-Corasick automaton for rasd's scanners.", -1, module_methods,
 };
 
 PyMODINIT_FUNC PyInit__acscan(void) {

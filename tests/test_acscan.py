@@ -165,3 +165,82 @@ def test_word_hits_edges():
             for word_end in (True, False):
                 assert list(c.iter_words(t, prefixes, word_end)) == list(
                     _word_hits(p, t, lambda v: v, prefixes, word_end)), (t, word_end)
+
+
+def _quoted_variants(texts: list[str], seed: int = 11) -> list[str]:
+    """The texts with quote marks put at random places: around names, between a proclitic and a name
+    (و"الشدادي"), doubled, at the very start and end."""
+    rng = random.Random(seed)
+    out = []
+    for t in texts:
+        chars = list(t)
+        for _ in range(max(1, len(chars) // 40)):
+            chars.insert(rng.randrange(len(chars) + 1), '"' * rng.choice((1, 1, 2)))
+        out.append("".join(chars))
+    return out + ['"حلب"', 'و"حلب"', 'بريف "درعا" و"الحسكة"', '""', '"', 'وب"ال"حسكه']
+
+
+def test_longest_words_compiled_equals_fallback(twins):
+    # Automaton.longest_words (C) against places._raw_hits (the Python it replaces) on the places automaton:
+    # the same kept matches, spans, proclitics and the very same entries objects.
+    from rasd.extract.common import PROCLITICS
+    from rasd.extract.places import _raw_hits
+
+    tw = twins["places"]
+    texts = _texts()
+    for t in texts + _quoted_variants(texts):
+        got = tw.compiled.longest_words(t, PROCLITICS, '"')
+        want = _raw_hits(t, tw.pure)
+        assert [g[:3] + g[4:] for g in got] == [w[:3] + w[4:] for w in want], t[:80]
+        assert all(g[3] is w[3] for g, w in zip(got, want))
+        if '"' not in t:
+            assert tw.compiled.longest_words(t, PROCLITICS, None) == got
+
+
+def test_longest_words_random_small_automaton():
+    # Random texts over a tiny alphabet (proclitic letters, the article, spaces, quotes) against keys that
+    # overlap, nest and tie in length: the overlap resolution and the quote mapping must match _raw_hits.
+    from rasd.extract.common import PROCLITICS
+    from rasd.extract.places import _raw_hits
+
+    keys = ["حلب", "بحلب", "الحلب", "حلب ب", "لب", "ب ب", "وحل", "بالب", "حل"]
+    rng = random.Random(5)
+    c, p = acscan.Automaton(), ahocorasick.Automaton()
+    for i, k in enumerate(keys):
+        v = (len(k), k, (("p", i),) if i % 4 != 1 else (), (("a", i),) if i % 3 != 2 else ())
+        c.add_word(k, v)
+        p.add_word(k, v)
+    c.make_automaton()
+    p.make_automaton()
+    pieces = ["و", "ب", "ل", "ال", "حلب", "حل", " ", " ", '"', "ف", "ك", "x"]
+    for _ in range(3000):
+        t = "".join(rng.choice(pieces) for _ in range(rng.randrange(0, 14)))
+        assert c.longest_words(t, PROCLITICS, '"') == _raw_hits(t, p), t
+
+
+def test_longest_words_rejects_bad_arguments():
+    from rasd.extract.common import PROCLITICS
+
+    a = acscan.Automaton()
+    a.add_word("حلب", 1)  # not a (len, key, plain, article) value
+    a.make_automaton()
+    with pytest.raises(TypeError):
+        a.longest_words("في حلب", PROCLITICS, '"')
+    with pytest.raises(TypeError):
+        a.longest_words("في حلب", PROCLITICS, '""')
+    with pytest.raises(TypeError):
+        a.longest_words("في حلب", ["و"], '"')
+
+
+def test_prev_words_compiled_equals_fallback():
+    from rasd.extract.places import _PUNCT, _prev_words
+
+    rng = random.Random(3)
+    alphabet = list("حلبدرعا") + [" ", " ", "\n", "\t", "\u00a0", "\u2009"] + list(_PUNCT) + ["\U0001f600", "1"]
+    texts = _texts()[:40] + ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 90))) for _ in range(400)]
+    for t in texts:
+        for _ in range(12):
+            pos = rng.randrange(0, len(t) + 1)
+            n, window = rng.choice((1, 2, 3, 5)), rng.choice((0, 5, 20, 60))
+            want = _prev_words(t, pos, n, window, _PUNCT)
+            assert acscan.prev_words(t, pos, n, window, _PUNCT) == want, (t, pos, n, window)

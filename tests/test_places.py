@@ -239,3 +239,42 @@ def test_mentions_sorted_and_non_overlapping_on_seeds(gaz):
         assert all(text[m.start:m.end] == m.text for m in ms)
         assert all(m.geo_precision in (1, 2, 3) for m in ms)
     assert any(m.name_en == "Jasim" for m in find_places(fold(clean_chars(seeds[0].read_text(encoding="utf-8"))), gaz))
+
+
+# -- compiled matching == pure Python ----------------------------------------------------------
+
+def test_compiled_matching_equals_pure_python(gaz, monkeypatch):
+    """find_places with the compiled scanner (rasd/_acscan.c longest_words + prev_words) gives exactly what the
+    pure-Python path gives (pyahocorasick, places._raw_hits, places._prev_words), on the seeds, the test-case
+    texts and copies with quote marks scattered into them (the quote-skipping offset map)."""
+    import json
+    import random
+
+    import rasd.extract.common as common
+    import rasd.extract.places as P
+
+    pytest.importorskip("rasd._acscan", reason="compiled scanner not built (pip install -e .)")
+    import ahocorasick
+
+    assert hasattr(gaz.automaton, "longest_words") and P._PREV_WORDS is not P._prev_words
+    monkeypatch.setattr(common, "_Automaton", ahocorasick.Automaton)
+    pure = P._load_gazetteer.__wrapped__()
+    assert not hasattr(pure.automaton, "longest_words")
+    texts = [fold(clean_chars(p.read_text(encoding="utf-8"))) for p in sorted((ROOT / "data" / "sample").glob("*.txt"))]
+    for p in sorted((ROOT / "tests" / "cases").glob("*.jsonl")):
+        for line in p.read_text(encoding="utf-8").splitlines():
+            req = json.loads(line).get("req") if line.strip() else None
+            if isinstance(req, str):
+                texts.append(fold(clean_chars(req)))
+    rng = random.Random(2)
+    quoted = []
+    for t in texts:
+        chars = list(t)
+        for _ in range(max(1, len(chars) // 30)):
+            chars.insert(rng.randrange(len(chars) + 1), '"')
+        quoted.append("".join(chars))
+    compiled = [find_places(t, gaz, hint_admin1=h) for t in texts + quoted for h in (None, "Daraa")]
+    monkeypatch.setattr(P, "_PREV_WORDS", P._prev_words)
+    want = [find_places(t, pure, hint_admin1=h) for t in texts + quoted for h in (None, "Daraa")]
+    assert sum(map(len, want)) > 500
+    assert compiled == want

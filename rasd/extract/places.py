@@ -533,18 +533,19 @@ _POS_LIMIT = 1 << 40                  # above any text offset: (length, start) p
 _first = operator.itemgetter(0)
 
 
-def _prev_words(folded: str, pos: int, n: int) -> list[str]:
-    """Up to n words before pos, nearest first (punctuation and quotes skipped)."""
+def _prev_words(folded: str, pos: int, n: int, window: int = 60, strip: str = _PUNCT) -> list[str]:
+    """Up to n words before pos, nearest first (punctuation and quotes skipped), within ``window`` characters.
+    rasd/_acscan.c ``prev_words`` is its compiled twin (same results)."""
     # Fast path: the last n whitespace-separated pieces are all words once stripped.
-    parts = folded[max(0, pos - 60):pos].rsplit(None, n)
+    parts = folded[max(0, pos - window):pos].rsplit(None, n)
     if len(parts) > n:
         del parts[0]
-    words = [w.strip(_PUNCT) for w in reversed(parts)]
+    words = [w.strip(strip) for w in reversed(parts)]
     if all(words):
         return words
     words = []
-    for w in reversed(folded[max(0, pos - 60):pos].split()):
-        w = w.strip(_PUNCT)
+    for w in reversed(folded[max(0, pos - window):pos].split()):
+        w = w.strip(strip)
         if w:
             words.append(w)
             if len(words) == n:
@@ -553,6 +554,22 @@ def _prev_words(folded: str, pos: int, n: int) -> list[str]:
 
 
 def _raw_matches(folded: str, gaz: Gazetteer) -> list[_Raw]:
+    """The gazetteer's whole-word matches in ``folded``, longest first, without overlaps, by start."""
+    scan = getattr(gaz.automaton, "longest_words", None)
+    hits = scan(folded, PROCLITICS, '"') if scan is not None else _raw_hits(folded, gaz.automaton)
+    forms = gaz._form_info
+    kept = []
+    for start, end, key, ok, prefix, with_article in hits:
+        form = forms.get((key, with_article))
+        if form is None:
+            form = forms[(key, with_article)] = _FormInfo(ok)
+        kept.append(_Raw(start, end, key, ok, prefix, with_article, form))
+    return kept
+
+
+def _raw_hits(folded: str, automaton) -> list[tuple]:
+    """(start, end, key, entries, prefix, with_article) of the kept matches, by start. The pure-Python twin of
+    rasd/_acscan.c ``Automaton.longest_words`` (used when the compiled scanner is not built; same results)."""
     # Quote marks around names (بريف "الحسكة"، مدينتي “الهول” و”الشدادي”) are skipped while matching; spans are
     # mapped back to the text's own offsets.
     if '"' in folded:
@@ -566,7 +583,7 @@ def _raw_matches(folded: str, gaz: Gazetteer) -> list[_Raw]:
     raws = []
     # must end at a word end and start at a word start, after at most proclitics + article
     procl = PROCLITICS
-    for start, end, prefix, (klen, key, plain, article) in word_hits(gaz.automaton, view, _first, procl):
+    for start, end, prefix, (klen, key, plain, article) in word_hits(automaton, view, _first, procl):
         with_article = procl[prefix]
         ok = article if with_article else plain
         if ok:
@@ -580,18 +597,20 @@ def _raw_matches(folded: str, gaz: Gazetteer) -> list[_Raw]:
     raws.sort(key=_first)
     taken = bytearray(len(folded) + 1)
     kept = []
-    forms = gaz._form_info
     for _, start, end, key, ok, prefix, with_article in raws:
         s = start - len(prefix)
         if taken.find(1, s, end) >= 0:
             continue
         taken[s:end] = b"\x01" * (end - s)
-        form = forms.get((key, with_article))
-        if form is None:
-            form = forms[(key, with_article)] = _FormInfo(ok)
-        kept.append(_Raw(start, end, key, ok, prefix, with_article, form))
-    kept.sort(key=lambda r: r.start)
+        kept.append((start, end, key, ok, prefix, with_article))
+    kept.sort(key=_first)
     return kept
+
+
+try:  # compiled twin of _prev_words (rasd/_acscan.c); tests/test_places.py checks both agree
+    from rasd._acscan import prev_words as _PREV_WORDS
+except ImportError:
+    _PREV_WORDS = _prev_words
 
 
 _COORD_GAP = re.compile(r"[\s،,\"']*")
@@ -600,8 +619,9 @@ _COORD_GAP = re.compile(r"[\s،,\"']*")
 def _annotate_context(folded: str, raws: list[_Raw], gaz: Gazetteer) -> None:
     prev_raw = None
     cue_forms, not_place_words, near_forms = gaz.cue_forms, gaz.not_place_words, gaz.near_forms
+    prev_words = _PREV_WORDS
     for r in raws:
-        words = _prev_words(folded, r.start - len(r.prefix), 3)
+        words = prev_words(folded, r.start - len(r.prefix), 3, 60, _PUNCT)
         if words:
             w0 = words[0]
             r.cue = cue_forms.get(w0)
