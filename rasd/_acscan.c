@@ -381,6 +381,50 @@ static PyObject *Iter_next(Iter *it) {
     }
 }
 
+/* Up to n words before pos into words[] (new references), nearest first: the whitespace-separated pieces
+ * of text[max(0, pos - window):pos] from the right, stripped of the characters of ``strip`` at both ends,
+ * empty ones skipped. Returns the count, or -1 on error. (rasd.extract.places._prev_words in Python.) */
+static Py_ssize_t words_before(PyObject *text, Py_ssize_t pos, Py_ssize_t n, Py_ssize_t window, PyObject *strip,
+                               PyObject **words) {
+    const int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
+    if (pos > len) pos = len;
+    if (pos < 0) pos = 0;
+    Py_ssize_t lo = pos - window < 0 ? 0 : pos - window;
+    const int skind = PyUnicode_KIND(strip);
+    const void *sdata = PyUnicode_DATA(strip);
+    Py_ssize_t slen = PyUnicode_GET_LENGTH(strip);
+    Py_ssize_t count = 0, i = pos;
+    while (i > lo && count < n) {
+        while (i > lo && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i - 1))) i--;
+        if (i == lo) break;
+        Py_ssize_t e = i;
+        while (i > lo && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i - 1))) i--;
+        Py_ssize_t s = i, we = e;
+        for (; s < we; s++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, s);
+            Py_ssize_t k = 0;
+            while (k < slen && PyUnicode_READ(skind, sdata, k) != c) k++;
+            if (k == slen) break;
+        }
+        for (; we > s; we--) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, we - 1);
+            Py_ssize_t k = 0;
+            while (k < slen && PyUnicode_READ(skind, sdata, k) != c) k++;
+            if (k == slen) break;
+        }
+        if (we == s) continue;
+        PyObject *w = PyUnicode_Substring(text, s, we);
+        if (!w) {
+            while (count) Py_DECREF(words[--count]);
+            return -1;
+        }
+        words[count++] = w;
+    }
+    return count;
+}
+
 /* ------------------------------------------------------------------ places: longest whole-word matches */
 
 typedef struct {
@@ -406,6 +450,45 @@ static int cmp_start(const void *x, const void *y) {
     return (a->s > b->s) - (a->s < b->s);
 }
 
+/* The context of one kept hit, items 6..9 of its tuple t (rasd.extract.places._hit_context in Python):
+ * cue = cue_forms.get(w0), not_place = w0 in not_place, near = any word in near_forms or w0 in
+ * direction_forms (w0 the nearest of the nwords words before the proclitic; None/False/False when there is
+ * none), clitic_word = a one-letter proclitic + key is in clitic_words ("لبنان" is not ل + "بنان"). */
+static int place_context(PyObject *t, PyObject *text, const PlaceHit *h, const Node *nodes, PyObject *cue_forms,
+                         PyObject *not_place, PyObject *near_forms, PyObject *direction_forms,
+                         PyObject *clitic_words, Py_ssize_t nwords, Py_ssize_t window, PyObject *strip,
+                         PyObject **cw) {
+    Py_ssize_t k = words_before(text, h->s - h->plen, nwords, window, strip, cw);
+    if (k < 0) return -1;
+    PyObject *cue = Py_None;
+    int np = 0, near = 0, cl = 0, err = 0;
+    if (k > 0) {
+        PyObject *c = PyDict_GetItemWithError(cue_forms, cw[0]);
+        if (c) cue = c;
+        else if (PyErr_Occurred()) err = 1;
+        if (!err && (np = PySet_Contains(not_place, cw[0])) < 0) err = 1;
+        for (Py_ssize_t i = 0; !err && !near && i < k; i++)
+            if ((near = PySet_Contains(near_forms, cw[i])) < 0) err = 1;
+        if (!err && !near && (near = PySet_Contains(direction_forms, cw[0])) < 0) err = 1;
+    }
+    for (Py_ssize_t i = 0; i < k; i++) Py_DECREF(cw[i]);
+    if (err) return -1;
+    if (h->plen == 1) {
+        PyObject *pre = PyTuple_GET_ITEM(t, 4), *key = PyTuple_GET_ITEM(t, 2);
+        PyObject *word = PyUnicode_Concat(pre, key);
+        if (!word) return -1;
+        cl = PySet_Contains(clitic_words, word);
+        Py_DECREF(word);
+        if (cl < 0) return -1;
+    }
+    Py_INCREF(cue);
+    PyTuple_SET_ITEM(t, 6, cue);
+    PyTuple_SET_ITEM(t, 7, PyBool_FromLong(np));
+    PyTuple_SET_ITEM(t, 8, PyBool_FromLong(near));
+    PyTuple_SET_ITEM(t, 9, PyBool_FromLong(cl));
+    return 0;
+}
+
 /* longest_words(text, prefixes, skip) -> [(start, end, key, entries, prefix, with_article)], by start.
  * The whole of rasd.extract.places._raw_hits (its pure-Python twin; see there for the rules) in one call:
  * values must be (key_len, key, plain_entries, article_entries) tuples and ``prefixes`` a dict proclitic ->
@@ -413,10 +496,25 @@ static int cmp_start(const void *x, const void *y) {
  * are left out while matching and the spans mapped back to text offsets. A hit is a whole word of that
  * view (iter_words' test) whose selected entries (article entries after a proclitic ending in "ال", plain
  * ones otherwise) are not empty; among overlapping hits the longest (proclitic included) wins, then the
- * leftmost, then the first in automaton order. */
+ * leftmost, then the first in automaton order. With ``context`` = (cue_forms, not_place_words, near_forms,
+ * direction_forms, clitic_words, n_words, window, strip) each tuple also carries (cue, not_place, near,
+ * clitic_word) from the words before it (place_context). */
 static PyObject *Automaton_longest_words(Automaton *self, PyObject *args) {
-    PyObject *text, *prefixes, *skip;
-    if (!PyArg_ParseTuple(args, "UO!O:longest_words", &text, &PyDict_Type, &prefixes, &skip)) return NULL;
+    PyObject *text, *prefixes, *skip, *context = Py_None;
+    PyObject *cue_forms = NULL, *not_place = NULL, *near_forms = NULL, *direction_forms = NULL, *clitic_words = NULL;
+    PyObject *strip = NULL, *cw[8];
+    Py_ssize_t nwords = 0, window = 0;
+    if (!PyArg_ParseTuple(args, "UO!O|O:longest_words", &text, &PyDict_Type, &prefixes, &skip, &context))
+        return NULL;
+    if (context != Py_None && !PyArg_ParseTuple(context, "O!O!O!O!O!nnU:longest_words context", &PyDict_Type,
+                                                &cue_forms, &PySet_Type, &not_place, &PySet_Type, &near_forms,
+                                                &PySet_Type, &direction_forms, &PySet_Type, &clitic_words,
+                                                &nwords, &window, &strip))
+        return NULL;
+    if (nwords < 0 || nwords > 8) {
+        PyErr_SetString(PyExc_ValueError, "longest_words: 0..8 context words");
+        return NULL;
+    }
     if (!self->built) {
         PyErr_SetString(PyExc_AttributeError, "not an Aho-Corasick automaton yet: call make_automaton()");
         return NULL;
@@ -531,7 +629,7 @@ static PyObject *Automaton_longest_words(Automaton *self, PyObject *args) {
         PlaceHit *h = &hits[i];
         PyObject *key = PyTuple_GET_ITEM(nodes[h->node].value, 1);
         PyObject *pre = PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, view + h->vws, h->plen);
-        PyObject *t = PyTuple_New(6);
+        PyObject *t = PyTuple_New(context == Py_None ? 6 : 10);
         PyObject *s = PyLong_FromSsize_t(h->s), *e = PyLong_FromSsize_t(h->e);
         if (!pre || !t || !s || !e) {
             Py_XDECREF(pre); Py_XDECREF(t); Py_XDECREF(s); Py_XDECREF(e); Py_CLEAR(out);
@@ -546,6 +644,11 @@ static PyObject *Automaton_longest_words(Automaton *self, PyObject *args) {
         PyTuple_SET_ITEM(t, 4, pre);
         PyTuple_SET_ITEM(t, 5, wa);
         PyList_SET_ITEM(out, i, t);
+        if (context != Py_None && place_context(t, text, h, nodes, cue_forms, not_place, near_forms, direction_forms,
+                                                clitic_words, nwords, window, strip, cw) < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
     }
 done:
     PyMem_Free(view);
@@ -562,7 +665,7 @@ static PyMethodDef Automaton_methods[] = {
     {"iter_words", (PyCFunction)(void (*)(void))Automaton_iter_words, METH_VARARGS | METH_KEYWORDS,
      "iter_words(text, prefixes=None, word_end=True) -> (start, end, prefix, value) of whole-word hits"},
     {"longest_words", (PyCFunction)Automaton_longest_words, METH_VARARGS,
-     "longest_words(text, prefixes, skip) -> [(start, end, key, entries, prefix, with_article)] (places)"},
+     "longest_words(text, prefixes, skip[, context]) -> [(start, end, key, entries, prefix, with_article[, cue, not_place, near, clitic_word])]"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -602,42 +705,16 @@ static PyObject *mod_prev_words(PyObject *mod, PyObject *args) {
     PyObject *text, *strip;
     Py_ssize_t pos, n, window;
     if (!PyArg_ParseTuple(args, "UnnnU:prev_words", &text, &pos, &n, &window, &strip)) return NULL;
-    const int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    Py_ssize_t len = PyUnicode_GET_LENGTH(text);
-    if (pos > len) pos = len;
-    if (pos < 0) pos = 0;
-    Py_ssize_t lo = pos - window < 0 ? 0 : pos - window;
-    const int skind = PyUnicode_KIND(strip);
-    const void *sdata = PyUnicode_DATA(strip);
-    Py_ssize_t slen = PyUnicode_GET_LENGTH(strip);
-    PyObject *out = PyList_New(0);
-    if (!out) return NULL;
-    Py_ssize_t i = pos;
-    while (i > lo && PyList_GET_SIZE(out) < n) {
-        while (i > lo && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i - 1))) i--;
-        if (i == lo) break;
-        Py_ssize_t e = i;
-        while (i > lo && !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, i - 1))) i--;
-        Py_ssize_t s = i, we = e;
-        /* strip: text[s:we] without the strip characters at either end */
-        for (; s < we; s++) {
-            Py_UCS4 c = PyUnicode_READ(kind, data, s);
-            Py_ssize_t k = 0;
-            while (k < slen && PyUnicode_READ(skind, sdata, k) != c) k++;
-            if (k == slen) break;
-        }
-        for (; we > s; we--) {
-            Py_UCS4 c = PyUnicode_READ(kind, data, we - 1);
-            Py_ssize_t k = 0;
-            while (k < slen && PyUnicode_READ(skind, sdata, k) != c) k++;
-            if (k == slen) break;
-        }
-        if (we == s) continue;
-        PyObject *w = PyUnicode_Substring(text, s, we);
-        if (!w || PyList_Append(out, w) < 0) { Py_XDECREF(w); Py_DECREF(out); return NULL; }
-        Py_DECREF(w);
+    if (n < 0) n = 0;
+    PyObject **words = PyMem_Malloc(sizeof(PyObject *) * (size_t)(n + 1));
+    if (!words) return PyErr_NoMemory();
+    Py_ssize_t count = words_before(text, pos, n, window, strip, words);
+    PyObject *out = count < 0 ? NULL : PyList_New(count);
+    for (Py_ssize_t i = 0; i < (count < 0 ? 0 : count); i++) {
+        if (out) PyList_SET_ITEM(out, i, words[i]);
+        else Py_DECREF(words[i]);
     }
+    PyMem_Free(words);
     return out;
 }
 

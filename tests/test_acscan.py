@@ -184,9 +184,11 @@ def test_longest_words_compiled_equals_fallback(twins):
     # Automaton.longest_words (C) against places._raw_hits (the Python it replaces) on the places automaton:
     # the same kept matches, spans, proclitics and the very same entries objects.
     from rasd.extract.common import PROCLITICS
-    from rasd.extract.places import _raw_hits
+    from rasd.extract.places import _hit_context, _raw_hits
 
     tw = twins["places"]
+    context = Gazetteer.load().context_words
+    n_cues = 0
     texts = _texts()
     for t in texts + _quoted_variants(texts):
         got = tw.compiled.longest_words(t, PROCLITICS, '"')
@@ -195,6 +197,12 @@ def test_longest_words_compiled_equals_fallback(twins):
         assert all(g[3] is w[3] for g, w in zip(got, want))
         if '"' not in t:
             assert tw.compiled.longest_words(t, PROCLITICS, None) == got
+        # with the context words: (cue, not_place, near, clitic_word) as places._hit_context reads them
+        ctx = tw.compiled.longest_words(t, PROCLITICS, '"', context)
+        assert [c[:6] for c in ctx] == got
+        assert [c[6:] for c in ctx] == [_hit_context(t, w, *context)[:4] for w in want], t[:80]
+        n_cues += sum(c[6] is not None for c in ctx)
+    assert n_cues > 50
 
 
 def test_longest_words_random_small_automaton():

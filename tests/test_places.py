@@ -244,8 +244,8 @@ def test_mentions_sorted_and_non_overlapping_on_seeds(gaz):
 # -- compiled matching == pure Python ----------------------------------------------------------
 
 def test_compiled_matching_equals_pure_python(gaz, monkeypatch):
-    """find_places with the compiled scanner (rasd/_acscan.c longest_words + prev_words) gives exactly what the
-    pure-Python path gives (pyahocorasick, places._raw_hits, places._prev_words), on the seeds, the test-case
+    """find_places with the compiled scanner (rasd/_acscan.c longest_words with its context) gives exactly what the
+    pure-Python path gives (pyahocorasick, places._raw_hits, places._hit_context), on the seeds, the test-case
     texts and copies with quote marks scattered into them (the quote-skipping offset map)."""
     import json
     import random
@@ -256,7 +256,7 @@ def test_compiled_matching_equals_pure_python(gaz, monkeypatch):
     pytest.importorskip("rasd._acscan", reason="compiled scanner not built (pip install -e .)")
     import ahocorasick
 
-    assert hasattr(gaz.automaton, "longest_words") and P._PREV_WORDS is not P._prev_words
+    assert hasattr(gaz.automaton, "longest_words")
     monkeypatch.setattr(common, "_Automaton", ahocorasick.Automaton)
     pure = P._load_gazetteer.__wrapped__()
     assert not hasattr(pure.automaton, "longest_words")
@@ -274,7 +274,6 @@ def test_compiled_matching_equals_pure_python(gaz, monkeypatch):
             chars.insert(rng.randrange(len(chars) + 1), '"')
         quoted.append("".join(chars))
     compiled = [find_places(t, gaz, hint_admin1=h) for t in texts + quoted for h in (None, "Daraa")]
-    monkeypatch.setattr(P, "_PREV_WORDS", P._prev_words)
     want = [find_places(t, pure, hint_admin1=h) for t in texts + quoted for h in (None, "Daraa")]
     assert sum(map(len, want)) > 500
     assert compiled == want

@@ -164,6 +164,10 @@ class Gazetteer:
         self.direction_forms = {c + w for w in cues.get("direction", []) if " " not in w for c in clitics}
         self.governorate_first = set(config.get("governorate_first", []))
         self.not_place_words = {c + w for w in cues.get("not_place", []) for c in ("", "و", "ف")}
+        # what find_places reads in the 3 words (within 60 characters) before each name: rasd/_acscan.c
+        # longest_words' context argument, and places._hit_context's
+        self.context_words = (self.cue_forms, self.not_place_words, self.near_forms, self.direction_forms,
+                              self.clitic_words, 3, 60, _PUNCT)
         self.automaton = new_automaton()
         for key, entries in keys.items():
             plain = tuple(e for e in entries if not e.needs_article)
@@ -466,7 +470,8 @@ class _Raw:
     info: "_CueInfo | None" = None
 
     def __init__(self, start: int, end: int, key: str, entries: tuple, prefix: str, article: bool,
-                 form: "_FormInfo"):
+                 form: "_FormInfo", cue: str | None = None, not_place: bool = False, near: bool = False,
+                 clitic_word: bool = False):
         self.start = start
         self.end = end
         self.key = key
@@ -474,6 +479,10 @@ class _Raw:
         self.prefix = prefix
         self.article = article            # entries are those of the name read with its article (key + "ال")
         self.form = form
+        self.cue = cue                    # the place cue right before it (قرية، حي…), see _hit_context
+        self.not_place = not_place
+        self.near = near
+        self.clitic_word = clitic_word
 
 
 class _FormInfo:
@@ -556,15 +565,35 @@ def _prev_words(folded: str, pos: int, n: int, window: int = 60, strip: str = _P
 def _raw_matches(folded: str, gaz: Gazetteer) -> list[_Raw]:
     """The gazetteer's whole-word matches in ``folded``, longest first, without overlaps, by start."""
     scan = getattr(gaz.automaton, "longest_words", None)
-    hits = scan(folded, PROCLITICS, '"') if scan is not None else _raw_hits(folded, gaz.automaton)
+    context = gaz.context_words
+    if scan is not None:
+        hits = scan(folded, PROCLITICS, '"', context)
+    else:
+        hits = [h + _hit_context(folded, h, *context) for h in _raw_hits(folded, gaz.automaton)]
     forms = gaz._form_info
     kept = []
-    for start, end, key, ok, prefix, with_article in hits:
+    for start, end, key, ok, prefix, with_article, cue, not_place, near, clitic_word in hits:
         form = forms.get((key, with_article))
         if form is None:
             form = forms[(key, with_article)] = _FormInfo(ok)
-        kept.append(_Raw(start, end, key, ok, prefix, with_article, form))
+        kept.append(_Raw(start, end, key, ok, prefix, with_article, form, cue, not_place, near, clitic_word))
     return kept
+
+
+def _hit_context(folded: str, hit: tuple, cue_forms, not_place_words, near_forms, direction_forms, clitic_words,
+                 n_words: int, window: int, strip: str) -> tuple:
+    """(cue, not_place, near, clitic_word) of a kept hit from the words before it (and its proclitic): the
+    pure-Python twin of rasd/_acscan.c place_context."""
+    start, _, key, _, prefix = hit[:5]
+    cue, not_place, near = None, False, False
+    words = _prev_words(folded, start - len(prefix), n_words, window, strip)
+    if words:
+        w0 = words[0]
+        cue = cue_forms.get(w0)
+        not_place = w0 in not_place_words
+        near = not near_forms.isdisjoint(words) or w0 in direction_forms
+    # "لبنان" is not ل + the village "بنان"
+    return cue, not_place, near, len(prefix) == 1 and (prefix + key) in clitic_words
 
 
 def _raw_hits(folded: str, automaton) -> list[tuple]:
@@ -607,30 +636,16 @@ def _raw_hits(folded: str, automaton) -> list[tuple]:
     return kept
 
 
-try:  # compiled twin of _prev_words (rasd/_acscan.c); tests/test_places.py checks both agree
-    from rasd._acscan import prev_words as _PREV_WORDS
-except ImportError:
-    _PREV_WORDS = _prev_words
-
-
 _COORD_GAP = re.compile(r"[\s،,\"']*")
 
 
 def _annotate_context(folded: str, raws: list[_Raw], gaz: Gazetteer) -> None:
+    # cue, not_place, near and clitic_word come with the raws (_hit_context)
     prev_raw = None
-    cue_forms, not_place_words, near_forms = gaz.cue_forms, gaz.not_place_words, gaz.near_forms
-    prev_words = _PREV_WORDS
+    n = len(folded)
     for r in raws:
-        words = prev_words(folded, r.start - len(r.prefix), 3, 60, _PUNCT)
-        if words:
-            w0 = words[0]
-            r.cue = cue_forms.get(w0)
-            r.not_place = w0 in not_place_words
-            r.near = not near_forms.isdisjoint(words) or w0 in gaz.direction_forms
-        if not r.not_place and r.end < len(folded) and folded[r.end] == '"':
+        if not r.not_place and r.end < n and folded[r.end] == '"':
             r.not_place = _inside_quoted_name(folded, r, gaz)
-        # "لبنان" is not ل + the village "بنان"
-        r.clitic_word = len(r.prefix) == 1 and (r.prefix + r.key) in gaz.clitic_words
         # "بلدتي خان أرنبة وحضر", "قريتي دير بلوط والمحمدية": the cue carries over a coordination
         if (r.cue is None and prev_raw is not None and prev_raw.cue and r.prefix.startswith("و")
                 and _COORD_GAP.fullmatch(folded, prev_raw.end, r.start - len(r.prefix))):
