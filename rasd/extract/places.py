@@ -721,6 +721,10 @@ def find_places(folded: str, gaz: Gazetteer, hint_admin1: str | None = None) -> 
     _annotate_context(folded, raws, gaz)
     hint = gaz.admin1_pcode(hint_admin1)
     cue_cache = gaz._cue_info
+    # Pass 1: mentions that can only mean one governorate, and strong names, give the article's context.
+    sure: list[tuple[_Raw, str]] = []          # (mention, admin1 P-code)
+    sure_of: dict[int, str] = {}
+    anchors: list[_Target] = []
     for r in raws:
         k = (r.key, r.article, r.cue)
         info = cue_cache.get(k)
@@ -728,15 +732,8 @@ def find_places(folded: str, gaz: Gazetteer, hint_admin1: str | None = None) -> 
             info = cue_cache[k] = _CueInfo(r, gaz)
         r.info = info
         r.filtered = info.filtered
-
-    # Pass 1: mentions that can only mean one governorate, and strong names, give the article's context.
-    sure: list[tuple[_Raw, str]] = []          # (mention, admin1 P-code)
-    sure_of: dict[int, str] = {}
-    anchors: list[_Target] = []
-    for r in raws:
         if r.not_place or r.clitic_word:
             continue
-        info = r.info
         if info.anchor is not None:
             anchors.append(info.anchor)
         if info.sure_pc:
@@ -759,12 +756,13 @@ def find_places(folded: str, gaz: Gazetteer, hint_admin1: str | None = None) -> 
 
     # Pass 2: choose a target for every mention and decide whether weak names stand.
     best_of: dict[_CueInfo, _Entry] = {}     # choice for a form with no locator (depends on the article only)
+    seat_of = gaz.seat_of
     for ri, r in enumerate(raws):
         entries = r.filtered
         r.candidates = r.form.candidates
         loc = r.locator
         if loc is None:
-            loc_a1 = frozenset()
+            loc_a1 = _NO_ADMIN1
         elif loc.chosen is not None:
             loc_a1 = {loc.chosen.admin1_pcode} if loc.chosen.admin1_pcode else set()
         else:
@@ -801,8 +799,8 @@ def find_places(folded: str, gaz: Gazetteer, hint_admin1: str | None = None) -> 
                 best_of[r.info] = best
         t = best.target
         # a subdistrict named on its own is its seat town ("درباسية" -> the town al-Darbasiyah)
-        if t.place_type == "subdistrict" and r.cue != "subdistrict" and t.place_id in gaz.seat_of:
-            t = gaz.targets.get(gaz.seat_of[t.place_id], t)
+        if t.place_type == "subdistrict" and r.cue != "subdistrict" and t.place_id in seat_of:
+            t = gaz.targets.get(seat_of[t.place_id], t)
         if t.tid.startswith("G_"):
             t = _generic_countryside(gaz, r, raws, sure, hint, t)
         r.chosen = t
@@ -850,6 +848,7 @@ def find_places(folded: str, gaz: Gazetteer, hint_admin1: str | None = None) -> 
 
     out = []
     new = _new_mention
+    others = _FormInfo.others
     for r in raws:
         if not r.accepted or r.chosen is None:
             continue
@@ -859,12 +858,13 @@ def find_places(folded: str, gaz: Gazetteer, hint_admin1: str | None = None) -> 
             prec = 2
         out.append(new((
             r.start, r.end, folded[r.start:r.end], t.place_id, t.name_en, t.name_ar, t.place_type, t.admin1,
-            t.admin2, t.admin3, t.lat, t.lon, prec, r.form.others(t.place_id or t.tid),
+            t.admin2, t.admin3, t.lat, t.lon, prec, others(r.form, t.place_id or t.tid),
             t.admin1_pcode, t.detail_id, r.cue, r.near, r.is_locator and _locates_accepted(raws, r), r.weak)))
     return out
 
 
 _new_mention = fast_init(PlaceMention)
+_NO_ADMIN1: frozenset = frozenset()
 
 
 def _near_other(tid, lat: float, lon: float, points, radius_km: float) -> bool:
