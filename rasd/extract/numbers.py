@@ -46,8 +46,8 @@ _YEAR_CUES = frozenset({"عام", "العام", "لعام", "سنه", "السن�
 _TIME_CUES = frozenset({"الساعه", "ساعه"})
 
 
-def tokenize(folded: str, start: int = 0, end: int | None = None) -> list[tuple[int, int, str]]:
-    """Tokens (start, end, form) of folded[start:end]."""
+def _tokenize(folded: str, start: int = 0, end: int | None = None) -> list[tuple[int, int, str]]:
+    """Tokens (start, end, form) of folded[start:end] (the pure-Python tokenizer)."""
     end = len(folded) if end is None else end
     ms = list(TOKEN_RE.finditer(folded, start, end))
     # map() over the match methods runs the per-token calls in C (faster than a comprehension)
@@ -55,6 +55,13 @@ def tokenize(folded: str, start: int = 0, end: int | None = None) -> list[tuple[
 
 
 _M_START, _M_END, _M_GROUP = re.Match.start, re.Match.end, re.Match.group
+
+try:  # the same tokens from a C loop (rasd/_casscan.c, built by setup.py; tests/test_casscan.py)
+    from rasd._casscan import tokenize as _c_tokenize
+except ImportError:  # not built: the regex above
+    _c_tokenize = None
+
+tokenize = _c_tokenize or _tokenize  # (folded, start=0, end=None) -> [(start, end, form)]
 _FORM = operator.itemgetter(2)
 
 
