@@ -49,14 +49,16 @@ plural (vague) unless "اثنين" follows.
 """
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress
 
 import yaml
 
 from rasd.extract.common import new_automaton
-from rasd.extract.numbers import DATA_DIR, NumTok, number_lexicon, scan_numbers, tokenize
+from rasd.extract.numbers import _FORM, DATA_DIR, FormCache, NumTok, number_lexicon, scan_numbers, tokenize
 from rasd.text.normalize import normalize
 
 KINDS = ("killed", "wounded", "detained")
@@ -221,8 +223,7 @@ def _prefixes() -> tuple[tuple[str, bool], ...]:
     return tuple(sorted(out, key=lambda x: -len(x[0])))
 
 
-@lru_cache(maxsize=200_000)
-def _analyse(form: str):
+def _analyse_form(form: str):
     """(trigger, person, definite, stem) for a token, trying clitic-stripped readings.
 
     Exact forms win over stripped ones (وفاه is "death", not و + فاه).
@@ -244,8 +245,11 @@ def _analyse(form: str):
     return None, None, form.startswith("ال"), form
 
 
-@lru_cache(maxsize=200_000)
-def _stem_of(form: str) -> str:
+_ANALYSES = FormCache(_analyse_form, 200_000)
+_analyse = _ANALYSES.__getitem__  # (trigger, person, definite, stem) of a form, cached
+
+
+def _stem_of_form(form: str) -> str:
     """The form without one conjunction/preposition clitic (for non-person/part word lists)."""
     lex = casualty_lexicon()
     if form in lex.non_persons or form in lex.part_markers:
@@ -256,6 +260,18 @@ def _stem_of(form: str) -> str:
             if s in lex.non_persons or s in lex.part_markers:
                 return s
     return form
+
+
+_stem_of = FormCache(_stem_of_form, 200_000).__getitem__
+_PERSON = operator.itemgetter(1)
+
+
+def _seed_flag(form: str) -> bool:
+    """The token can start a rule: a trigger, or a phrase's first word, نفسه, a negated noun (extra_firsts)."""
+    return _analyse(form)[0] is not None or form in casualty_lexicon().extra_firsts
+
+
+_SEED_FLAGS = FormCache(_seed_flag, 200_000)
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -312,7 +328,8 @@ def _figures(toks: list, nums: list[NumTok], lex: _CasLex, analyses: list) -> tu
         covered.update(range(nt.i0, nt.i1 + 1))
     figs: list[_Fig] = []
     # Only numbers and person nouns can start a figure.
-    cands = sorted(set(by_start) | {k for k, a in enumerate(analyses) if a[1] is not None})
+    # analyses[k][1] (the person reading) is a tuple (truthy) or None
+    cands = sorted(set(by_start).union(compress(range(n), map(_PERSON, analyses))))
     nxt_free = 0
     for i in cands:
         if i < nxt_free:
@@ -551,12 +568,11 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
     if h is not None and _SPLIT_RE.search(folded, max(start, h.start() - 1), end):
         toks = _merge_split_letters(folded, toks, lex)
     n = len(toks)
-    forms = [t[2] for t in toks]
-    analyses = list(map(_analyse, forms))
-    extra = lex.extra_firsts
-    trig_idx = [i for i, a in enumerate(analyses) if a[0] is not None or forms[i] in extra]
+    forms = list(map(_FORM, toks))
+    trig_idx = list(compress(range(n), map(_SEED_FLAGS.__getitem__, forms)))
     if not trig_idx:
         return []
+    analyses = list(map(_ANALYSES.__getitem__, forms))
     nums = scan_numbers(toks)
     fig_at, figs = _figures(toks, nums, lex, analyses)
     has_natural = not lex.natural.isdisjoint(forms)
