@@ -57,7 +57,7 @@ from itertools import compress
 
 import yaml
 
-from rasd.extract.common import new_automaton
+from rasd.extract.common import fast_init, new_automaton
 from rasd.extract.numbers import _FORM, DATA_DIR, FormCache, NumTok, number_lexicon, scan_numbers, tokenize
 from rasd.text.normalize import normalize
 
@@ -98,6 +98,9 @@ _TIME_WORDS = frozenset({
     "الاثنين", "الثلاثاء", "الاربعاء", "الخميس", "يوم", "صباحا", "مساء", "ليلا", "فجرا", "ظهرا",
 })
 _RELATIVES = frozenset({"الذين", "اللذين", "اللتين", "اللواتي", "اللاتي", "الذي", "التي", "والذين", "والذي", "والتي"})
+
+
+_new_mention = fast_init(CasualtyMention)  # CasualtyMention from a tuple of all its fields in order
 
 
 @dataclass(frozen=True)
@@ -533,6 +536,8 @@ def find_casualties(folded: str, start: int = 0, end: int | None = None) -> list
     seeds = _seeds(folded, start, end)
     if not seeds:
         return []
+    # Every cumulative cue word contains one of these strings: none in the text, no toll anywhere.
+    cue = any(folded.find(h, start, end) >= 0 for h in _cue_hints())
     regions: list[list[int]] = []
     for ws, we, back in seeds:
         s, e = max(start, ws - back), min(end, we + _AFTER)
@@ -555,11 +560,12 @@ def find_casualties(folded: str, start: int = 0, end: int | None = None) -> list
         if e < end and folded[e].isalnum() and folded[e - 1].isalnum():
             while e > s and folded[e - 1] not in _SPACE:
                 e -= 1
-        out.extend(_find_in_region(folded, s, e, start))
+        out.extend(_find_in_region(folded, s, e, start, cue))
     return out
 
 
-def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[CasualtyMention]:
+def _find_in_region(folded: str, start: int, end: int, lo: int = 0, cue: bool = True) -> list[CasualtyMention]:
+    """Mentions in folded[start:end]; ``cue=False`` when folded[lo:end] holds no cumulative cue (no toll)."""
     lex = casualty_lexicon()
     toks = tokenize(folded, start, end)
     if not toks:
@@ -590,11 +596,11 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
     def emit(kind, n_, qual, i0, i1, cum_from, victims=None, combined=None, trig_i=None):
         s, e = toks[i0][0], toks[i1][1]
         last_tok[kind] = i1
-        out.append(CasualtyMention(
+        out.append(_new_mention((
             kind, n_, qual if n_ is not None or qual == "vague" else "vague", s, e, folded[s:e],
-            _cumulative(folded, toks[cum_from][0], lo, lex), victims, combined,
+            cue and _cumulative(folded, toks[cum_from][0], lo, lex), victims, combined,
             toks[trig_i][2] if trig_i is not None else "",
-        ))
+        )))
 
     def forward(t_end: int, max_skip: int = 4, allow_bare: bool = True, allow_named: bool = True,
                 verb: bool = False):
@@ -925,6 +931,13 @@ def _victims_named(form: str) -> str | None:
     if form in ("الملازم", "النقيب", "الرايد", "المقدم", "العقيد", "العميد", "الرقيب", "المجند", "القيادي", "العنصر", "المسلح", "المهاجم", "الانتحاري"):
         return "fighters"
     return None
+
+
+@lru_cache(maxsize=1)
+def _cue_hints() -> tuple[str, ...]:
+    """The cumulative cue forms that contain no other cue form (each cue word, with its clitics, contains one)."""
+    forms = sorted(casualty_lexicon().cumulative, key=len)
+    return tuple(f for i, f in enumerate(forms) if not any(g in f for g in forms[:i]))
 
 
 def _cumulative(folded: str, pos: int, lo: int, lex: _CasLex) -> bool:
