@@ -72,3 +72,14 @@ def test_built_module_is_not_stale():
     so = Path(casscan.__file__)
     if so.parent == src.parent:
         assert so.stat().st_mtime >= src.stat().st_mtime, "rasd/_casscan.c changed: rebuild (pip install -e .)"
+
+
+def test_casualties_and_numbers_same_with_regex_tokenizer(monkeypatch):
+    # The whole casualty and number readings do not depend on which tokenizer runs.
+    texts = [fold(t) for t in _texts()[:400]]
+    compiled = [(casualties.find_casualties(t), numbers.find_numbers(t)) for t in texts]
+    monkeypatch.setattr(numbers, "tokenize", numbers._tokenize)
+    monkeypatch.setattr(casualties, "tokenize", numbers._tokenize)
+    pure = [(casualties.find_casualties(t), numbers.find_numbers(t)) for t in texts]
+    assert sum(len(c) for c, _ in compiled) > 50
+    assert compiled == pure
