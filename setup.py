@@ -5,4 +5,7 @@
 """
 from setuptools import Extension, setup
 
-setup(ext_modules=[Extension("rasd._acscan", ["rasd/_acscan.c"], optional=True)])
+setup(ext_modules=[
+    Extension("rasd._acscan", ["rasd/_acscan.c"], optional=True),
+    Extension("rasd._casscan", ["rasd/_casscan.c"], optional=True),
+])

@@ -188,3 +188,32 @@ def test_headline_ending_in_two_dots():
 def test_split_letter_count_noun():
     # SOHR: "قـ ـتـ ـلى" -> clean_chars -> "ق ت لى"
     assert _kinds("سقوط 4 قـ ـتـ ـلى في القصف") == [("killed", 4, "exact")]
+
+
+def test_cue_hints_cover_every_cumulative_cue():
+    # find_casualties skips the toll-cue check when no hint string is in the text: every cue word, with
+    # its clitics, must contain a hint, or a toll after it would lose its cumulative flag.
+    from rasd.extract.casualties import _cue_hints
+
+    hints = _cue_hints()
+    lex = casualty_lexicon()
+    assert hints and set(hints) <= lex.cumulative
+    assert all(any(h in w for h in hints) for w in lex.cumulative_all)
+
+
+def test_toll_cue_found_with_and_without_hint_in_window():
+    text = _f("ارتفعت حصيلة القتلى إلى 19 شخصا. وقتل 3 أشخاص في درعا.")
+    ms = find_casualties(text)
+    assert [(m.n, m.cumulative) for m in ms] == [(19, True), (3, False)]
+    # a window after the cue: no hint inside it, nothing cumulative
+    k = text.index("وقتل")
+    assert [(m.n, m.cumulative) for m in find_casualties(text, k)] == [(3, False)]
+
+
+def test_form_cache_is_bounded_and_exact():
+    from rasd.extract.numbers import FormCache
+
+    calls = []
+    c = FormCache(lambda f: calls.append(f) or len(f), 3)
+    assert [c[w] for w in ("a", "bb", "a", "ccc", "dddd", "bb")] == [1, 2, 1, 3, 4, 2]
+    assert len(c) <= 3 and calls == ["a", "bb", "ccc", "dddd", "bb"]  # emptied when full, then recomputed

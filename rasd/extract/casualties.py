@@ -49,14 +49,16 @@ plural (vague) unless "اثنين" follows.
 """
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress
 
 import yaml
 
-from rasd.extract.common import new_automaton
-from rasd.extract.numbers import DATA_DIR, NumTok, number_lexicon, scan_numbers, tokenize
+from rasd.extract.common import fast_init, new_automaton
+from rasd.extract.numbers import _FORM, DATA_DIR, FormCache, NumTok, number_lexicon, scan_numbers, tokenize
 from rasd.text.normalize import normalize
 
 KINDS = ("killed", "wounded", "detained")
@@ -96,6 +98,9 @@ _TIME_WORDS = frozenset({
     "الاثنين", "الثلاثاء", "الاربعاء", "الخميس", "يوم", "صباحا", "مساء", "ليلا", "فجرا", "ظهرا",
 })
 _RELATIVES = frozenset({"الذين", "اللذين", "اللتين", "اللواتي", "اللاتي", "الذي", "التي", "والذين", "والذي", "والتي"})
+
+
+_new_mention = fast_init(CasualtyMention)  # CasualtyMention from a tuple of all its fields in order
 
 
 @dataclass(frozen=True)
@@ -221,8 +226,7 @@ def _prefixes() -> tuple[tuple[str, bool], ...]:
     return tuple(sorted(out, key=lambda x: -len(x[0])))
 
 
-@lru_cache(maxsize=200_000)
-def _analyse(form: str):
+def _analyse_form(form: str):
     """(trigger, person, definite, stem) for a token, trying clitic-stripped readings.
 
     Exact forms win over stripped ones (وفاه is "death", not و + فاه).
@@ -244,8 +248,11 @@ def _analyse(form: str):
     return None, None, form.startswith("ال"), form
 
 
-@lru_cache(maxsize=200_000)
-def _stem_of(form: str) -> str:
+_ANALYSES = FormCache(_analyse_form, 200_000)
+_analyse = _ANALYSES.__getitem__  # (trigger, person, definite, stem) of a form, cached
+
+
+def _stem_of_form(form: str) -> str:
     """The form without one conjunction/preposition clitic (for non-person/part word lists)."""
     lex = casualty_lexicon()
     if form in lex.non_persons or form in lex.part_markers:
@@ -256,6 +263,18 @@ def _stem_of(form: str) -> str:
             if s in lex.non_persons or s in lex.part_markers:
                 return s
     return form
+
+
+_stem_of = FormCache(_stem_of_form, 200_000).__getitem__
+_PERSON = operator.itemgetter(1)
+
+
+def _seed_flag(form: str) -> bool:
+    """The token can start a rule: a trigger, or a phrase's first word, نفسه, a negated noun (extra_firsts)."""
+    return _analyse(form)[0] is not None or form in casualty_lexicon().extra_firsts
+
+
+_SEED_FLAGS = FormCache(_seed_flag, 200_000)
 
 
 # --- figures ---------------------------------------------------------------------------------
@@ -312,7 +331,8 @@ def _figures(toks: list, nums: list[NumTok], lex: _CasLex, analyses: list) -> tu
         covered.update(range(nt.i0, nt.i1 + 1))
     figs: list[_Fig] = []
     # Only numbers and person nouns can start a figure.
-    cands = sorted(set(by_start) | {k for k, a in enumerate(analyses) if a[1] is not None})
+    # analyses[k][1] (the person reading) is a tuple (truthy) or None
+    cands = sorted(set(by_start).union(compress(range(n), map(_PERSON, analyses))))
     nxt_free = 0
     for i in cands:
         if i < nxt_free:
@@ -516,6 +536,8 @@ def find_casualties(folded: str, start: int = 0, end: int | None = None) -> list
     seeds = _seeds(folded, start, end)
     if not seeds:
         return []
+    # Every cumulative cue word contains one of these strings: none in the text, no toll anywhere.
+    cue = any(folded.find(h, start, end) >= 0 for h in _cue_hints())
     regions: list[list[int]] = []
     for ws, we, back in seeds:
         s, e = max(start, ws - back), min(end, we + _AFTER)
@@ -538,11 +560,12 @@ def find_casualties(folded: str, start: int = 0, end: int | None = None) -> list
         if e < end and folded[e].isalnum() and folded[e - 1].isalnum():
             while e > s and folded[e - 1] not in _SPACE:
                 e -= 1
-        out.extend(_find_in_region(folded, s, e, start))
+        out.extend(_find_in_region(folded, s, e, start, cue))
     return out
 
 
-def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[CasualtyMention]:
+def _find_in_region(folded: str, start: int, end: int, lo: int = 0, cue: bool = True) -> list[CasualtyMention]:
+    """Mentions in folded[start:end]; ``cue=False`` when folded[lo:end] holds no cumulative cue (no toll)."""
     lex = casualty_lexicon()
     toks = tokenize(folded, start, end)
     if not toks:
@@ -551,12 +574,11 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
     if h is not None and _SPLIT_RE.search(folded, max(start, h.start() - 1), end):
         toks = _merge_split_letters(folded, toks, lex)
     n = len(toks)
-    forms = [t[2] for t in toks]
-    analyses = list(map(_analyse, forms))
-    extra = lex.extra_firsts
-    trig_idx = [i for i, a in enumerate(analyses) if a[0] is not None or forms[i] in extra]
+    forms = list(map(_FORM, toks))
+    trig_idx = list(compress(range(n), map(_SEED_FLAGS.__getitem__, forms)))
     if not trig_idx:
         return []
+    analyses = list(map(_ANALYSES.__getitem__, forms))
     nums = scan_numbers(toks)
     fig_at, figs = _figures(toks, nums, lex, analyses)
     has_natural = not lex.natural.isdisjoint(forms)
@@ -574,11 +596,11 @@ def _find_in_region(folded: str, start: int, end: int, lo: int = 0) -> list[Casu
     def emit(kind, n_, qual, i0, i1, cum_from, victims=None, combined=None, trig_i=None):
         s, e = toks[i0][0], toks[i1][1]
         last_tok[kind] = i1
-        out.append(CasualtyMention(
+        out.append(_new_mention((
             kind, n_, qual if n_ is not None or qual == "vague" else "vague", s, e, folded[s:e],
-            _cumulative(folded, toks[cum_from][0], lo, lex), victims, combined,
+            cue and _cumulative(folded, toks[cum_from][0], lo, lex), victims, combined,
             toks[trig_i][2] if trig_i is not None else "",
-        ))
+        )))
 
     def forward(t_end: int, max_skip: int = 4, allow_bare: bool = True, allow_named: bool = True,
                 verb: bool = False):
@@ -909,6 +931,13 @@ def _victims_named(form: str) -> str | None:
     if form in ("الملازم", "النقيب", "الرايد", "المقدم", "العقيد", "العميد", "الرقيب", "المجند", "القيادي", "العنصر", "المسلح", "المهاجم", "الانتحاري"):
         return "fighters"
     return None
+
+
+@lru_cache(maxsize=1)
+def _cue_hints() -> tuple[str, ...]:
+    """The cumulative cue forms that contain no other cue form (each cue word, with its clitics, contains one)."""
+    forms = sorted(casualty_lexicon().cumulative, key=len)
+    return tuple(f for i, f in enumerate(forms) if not any(g in f for g in forms[:i]))
 
 
 def _cumulative(folded: str, pos: int, lo: int, lex: _CasLex) -> bool:

@@ -13,6 +13,7 @@ import operator
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import compress
 from pathlib import Path
 
 import yaml
@@ -46,8 +47,8 @@ _YEAR_CUES = frozenset({"عام", "العام", "لعام", "سنه", "السن�
 _TIME_CUES = frozenset({"الساعه", "ساعه"})
 
 
-def tokenize(folded: str, start: int = 0, end: int | None = None) -> list[tuple[int, int, str]]:
-    """Tokens (start, end, form) of folded[start:end]."""
+def _tokenize(folded: str, start: int = 0, end: int | None = None) -> list[tuple[int, int, str]]:
+    """Tokens (start, end, form) of folded[start:end] (the pure-Python tokenizer)."""
     end = len(folded) if end is None else end
     ms = list(TOKEN_RE.finditer(folded, start, end))
     # map() over the match methods runs the per-token calls in C (faster than a comprehension)
@@ -55,6 +56,13 @@ def tokenize(folded: str, start: int = 0, end: int | None = None) -> list[tuple[
 
 
 _M_START, _M_END, _M_GROUP = re.Match.start, re.Match.end, re.Match.group
+
+try:  # the same tokens from a C loop (rasd/_casscan.c, built by setup.py; tests/test_casscan.py)
+    from rasd._casscan import tokenize as _c_tokenize
+except ImportError:  # not built: the regex above
+    _c_tokenize = None
+
+tokenize = _c_tokenize or _tokenize  # (folded, start=0, end=None) -> [(start, end, form)]
 _FORM = operator.itemgetter(2)
 
 
@@ -141,8 +149,25 @@ def number_lexicon() -> _NumLex:
     )
 
 
-@lru_cache(maxsize=65536)
-def _word_value(form: str) -> tuple[str, int, str] | None:
+class FormCache(dict):
+    """form -> fn(form), computed on first use (fn must be a pure function of the form); emptied when it
+    holds ``limit`` entries (forms, 10^4..10^6). A dict lookup (``cache[form]``, ``map(cache.__getitem__,
+    forms)``) costs a fraction of an lru_cache call; the values are the same."""
+
+    __slots__ = ("fn", "limit")
+
+    def __init__(self, fn, limit: int):
+        super().__init__()
+        self.fn, self.limit = fn, limit
+
+    def __missing__(self, form):
+        if len(self) >= self.limit:
+            self.clear()
+        v = self[form] = self.fn(form)
+        return v
+
+
+def _word_value_of(form: str) -> tuple[str, int, str] | None:
     """(category, value, stripped prefix) of a number word with clitics, or None.
 
     Categories: unit, teen_head, tens, hundreds, mult, mult_dual.
@@ -167,6 +192,9 @@ def _word_value(form: str) -> tuple[str, int, str] | None:
         if w in lex.multipliers:
             return ("mult", lex.multipliers[w], p)
     return None
+
+
+_word_value = FormCache(_word_value_of, 65536).__getitem__
 
 
 def _parse_words(toks, i: int, n: int) -> tuple[int, int] | None:
@@ -319,14 +347,20 @@ def _role(toks, i0: int, i1: int, n: int, value: int | None, digits: str | None)
     return "count"
 
 
+def _num_start(form: str) -> bool:
+    # a number starts at a starter word or a digit ("0" <= form < ":" is "0" <= form[0] <= "9")
+    return form in number_lexicon().starters or "0" <= form < ":"
+
+
+_NUM_STARTS = FormCache(_num_start, 200_000)
+
+
 def scan_numbers(toks) -> list[NumTok]:
     """All numbers in a token list, left to right, non-overlapping."""
     lex = number_lexicon()
     n = len(toks)
     out: list[NumTok] = []
-    starters = lex.starters
-    # a number starts at a starter word or a digit ("0" <= form < ":" is "0" <= form[0] <= "9")
-    cands = [k for k, w in enumerate(map(_FORM, toks)) if w in starters or "0" <= w < ":"]
+    cands = compress(range(n), map(_NUM_STARTS.__getitem__, map(_FORM, toks)))
     nxt_free = 0
     for i in cands:
         if i < nxt_free:
