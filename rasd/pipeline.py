@@ -1556,12 +1556,53 @@ def _rows_to_check(ctx: RunContext, staging: Path, place_ids: set[str]) -> dict 
             for name in ("articles", "events", "incidents")}
 
 
-def _article_dates(files: list[Path], ids) -> pa.Table:
-    """article_id and published_at of the articles with these ids, in table order (streamed)."""
-    parts = [t.filter(pc.is_in(t["article_id"], value_set=ids))
-             for f in files for t in _batches(f, ["article_id", "published_at"])]
-    parts = [conform("articles", t) for t in parts if t.num_rows]
-    return pa.concat_tables(parts) if parts else TABLES["articles"].arrow_schema.empty_table()
+_TABLE_CHECK_ROWS = 200_000  # rows of each table validate_tables hands to the row-level expectations at a time
+# (events: ~330 B of Arrow and ~1 kB of pandas view and GX batches a row, so ~0.3 GB a chunk); 20k–1M
+
+
+def _article_dates(files: list[Path]) -> pa.Table:
+    """article_id and published_at of every article, in table order (~50 B an article; streamed)."""
+    parts = [t for f in files for t in _batches(f, ["article_id", "published_at"])]
+    if not parts:
+        return _cast(TABLES["articles"].arrow_schema.empty_table(), "articles", ["article_id", "published_at"])
+    return _cast(pa.concat_tables(parts, promote_options="default"), "articles", ["article_id", "published_at"])
+
+
+def _file_chunks(paths: list[Path], name: str, columns: list[str], rows: int):
+    """The rows of ``paths`` (in order) as tables of exactly ``rows`` rows (the last one fewer), ``columns`` only."""
+    buf, n = [], 0
+    for path in paths:
+        for t in _batches(path, columns):
+            buf.append(_cast(t, name, columns))
+            n += t.num_rows
+            while n >= rows:
+                got = pa.concat_tables(buf)
+                yield got.slice(0, rows)
+                rest = got.slice(rows)
+                buf, n = [rest], rest.num_rows
+    if n:
+        yield pa.concat_tables(buf)
+
+
+def _row_chunks(settings, check: dict, article_files: list[Path], rows: int | None = None):
+    """The rows ``validate_tables`` checks with the row-level expectations, chunk by chunk: {table: its next ``rows``
+    rows of the files to check, only the columns those expectations read} (tables in step, the last chunks hold only
+    the longer tables); events with ``article_dates`` of their articles."""
+    rows = rows or _TABLE_CHECK_ROWS
+    names = ("articles", "events", "incidents")
+    cols = {n: [c for c in _checked_columns(settings, n) if c != "article_published_at"] for n in names}
+    streams = {n: _file_chunks(check.get(n, []), n, cols[n], rows) for n in names}
+    dates = None
+    while True:
+        chunk = {n: t for n, t in ((n, next(s, None)) for n, s in streams.items()) if t is not None}
+        if not chunk:
+            return
+        if "events" in chunk:
+            if dates is None:
+                dates = _article_dates(article_files)
+            ids = pc.unique(chunk["events"]["article_id"].combine_chunks())
+            chunk["article_dates"] = dates.filter(pc.is_in(dates["article_id"], value_set=ids))
+        yield chunk
 
 
 def validate_tables(ctx: RunContext, staging: Path) -> dict:
@@ -1569,7 +1610,8 @@ def validate_tables(ctx: RunContext, staging: Path) -> dict:
 
     Table-level expectations of articles, events and incidents run on small summaries DuckDB computes from the
     staged Parquet files (``gate.staged_table_checks``), so whole tables are never loaded; row-level ones run on
-    the rows of the files this run wrote (``_rows_to_check``; all files on a first run)."""
+    the rows of the files this run wrote (``_rows_to_check``; all files on a first run), ``_TABLE_CHECK_ROWS`` at a
+    time and only the columns they read (``_row_chunks``), merged into the verdicts of one check of all of them."""
     from rasd.quality.gate import staged_table_checks, table_checks
 
     out_dir = staging / "quality"
@@ -1577,11 +1619,8 @@ def validate_tables(ctx: RunContext, staging: Path) -> dict:
     files = {name: sorted((staging / name).rglob("*.parquet")) for name in _GATE_TABLES}
     quarantine = read_table(staging, "quarantine")
     check = _rows_to_check(ctx, staging, place_ids) or files
-    row_tables = {name: _read_files(check.get(name, []), name) for name in ("articles", "events", "incidents")}
-    ids = pc.unique(row_tables["events"]["article_id"].combine_chunks())
-    row_tables["article_dates"] = _article_dates(files["articles"], ids)
-    report = staged_table_checks(files, row_tables, ctx.settings, place_ids, out_dir, quarantine=quarantine,
-                                 temp=ctx.work)
+    report = staged_table_checks(files, _row_chunks(ctx.settings, check, files["articles"]), ctx.settings, place_ids,
+                                 out_dir, quarantine=quarantine, temp=ctx.work)
     if report is None:  # a table-level expectation no summary can stand for: whole tables (memory grows with them)
         tables = {name: conform(name, read_table(staging, name)) for name in _GATE_TABLES}
         rows = None if check is files else {n: _written_mask(files[n], check[n]) for n in check}
@@ -1589,12 +1628,6 @@ def validate_tables(ctx: RunContext, staging: Path) -> dict:
     shutil.copytree(out_dir, ctx.work / "quality", dirs_exist_ok=True)
     return {"passed": report.passed, "one_line": report.one_line(), "markdown": report.summary_markdown(),
             "failures": report.failures}
-
-
-def _read_files(paths: list[Path], name: str) -> pa.Table:
-    if not paths:
-        return TABLES[name].arrow_schema.empty_table()
-    return conform(name, pa.concat_tables([pq.read_table(p) for p in paths], promote_options="default"))
 
 
 def _written_mask(files: list[Path], written: list[Path]):
