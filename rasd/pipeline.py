@@ -1111,19 +1111,33 @@ def _quarantine_order(parts: list[pa.Table], suites: dict) -> pa.Table:
     return q.take(pa.array(np.asarray(order, dtype=np.int64)))
 
 
-def _marked_rows(path: Path, name: str, todo, rows: int = _CHECK_ROWS):
-    """(positions, full rows) of the rows of a work file marked in ``todo``, ``rows`` at a time; only the row groups
-    holding some are read."""
+def _check_columns(settings, name: str) -> list[str]:
+    """The columns a row check reads: the rules' (``_checked_columns``), those the view's computed columns are made
+    from (``checks.COMPUTED_FROM``) and those its quarantine rows name (key, article, evidence)."""
+    from rasd.quality.checks import COMPUTED_FROM
+
+    cols = set(_checked_columns(settings, name)) | {"event_id", "article_id", "evidence", "incident_id"}
+    cols |= {c for sources in COMPUTED_FROM.get(name, {}).values() for c in sources}
+    return [c for c in TABLES[name].column_names if c in cols]
+
+
+def _marked_rows(path: Path, name: str, todo, rows: int = _CHECK_ROWS, columns: list[str] | None = None):
+    """(positions, rows) of the rows of a work file marked in ``todo``, ``rows`` at a time (``columns`` of them, cast
+    to the contract; else whole rows); only the row groups holding some are read."""
     import numpy as np
 
     f = pq.ParquetFile(path)
+    have = f.schema_arrow.names
     start, buf, at, n = 0, [], [], 0
     for g in range(f.num_row_groups):
         size = f.metadata.row_group(g).num_rows
         hit = np.flatnonzero(todo[start:start + size])
         if len(hit):
-            t = f.read_row_group(g).take(pa.array(hit))
-            buf.append(conform(name, t))
+            if columns is None:
+                buf.append(conform(name, f.read_row_group(g).take(pa.array(hit))))
+            else:
+                t = f.read_row_group(g, columns=[c for c in columns if c in have]).take(pa.array(hit))
+                buf.append(_cast(t, name, columns))
             at.append(hit + start)
             n += len(hit)
             if n >= rows:
@@ -1132,6 +1146,34 @@ def _marked_rows(path: Path, name: str, todo, rows: int = _CHECK_ROWS):
         start += size
     if buf:
         yield np.concatenate(at), pa.concat_tables(buf)
+
+
+class _KeptRows:
+    """The rows to check, kept from the hash pass (which read their columns already) while they fit in one check
+    (``_CHECK_ROWS``); past that, ``chunks`` reads them again from the file (``_marked_rows``)."""
+
+    def __init__(self, name: str, columns: list[str]):
+        self.name, self.columns, self.parts, self.at, self.n = name, columns, [], [], 0
+
+    def add(self, t: pa.Table, todo, start: int) -> None:
+        import numpy as np
+
+        k = int(todo.sum())
+        if self.parts is None or not k:
+            return
+        self.n += k
+        if self.n > _CHECK_ROWS:
+            self.parts = self.at = None
+            return
+        self.parts.append(_cast(t.filter(pa.array(todo)), self.name, self.columns))
+        self.at.append(np.flatnonzero(todo) + start)
+
+    def chunks(self, path: Path, todo):
+        import numpy as np
+
+        if self.parts is None:
+            return _marked_rows(path, self.name, todo, columns=self.columns)
+        return [(np.concatenate(self.at), pa.concat_tables(self.parts))] if self.parts else []
 
 
 def _write_filtered(src: Path, dst: Path, drop) -> int:
@@ -1209,16 +1251,19 @@ def validate_rows(ctx: RunContext, articles_path: Path, events_path: Path) -> di
 
     e_cols = _checked_columns(ctx.settings, "events")
     prev_e = _previous_hashes(prev_pub, "events")
-    hashes, todo = [], []
-    for t in _batches(events_path, e_cols, _HASH_ROWS):
+    kept_rows = _KeptRows("events", _check_columns(ctx.settings, "events"))
+    hashes, todo, start = [], [], 0
+    for t in _batches(events_path, sorted(set(e_cols) | set(kept_rows.columns)), _HASH_ROWS):
         h = _event_hashes(t, e_cols, articles)
         hashes.append(h)
         todo.append(~_unchanged(h, prev_e) | _bools(pc.is_in(t["article_id"], value_set=ids_a)))
+        kept_rows.add(t, todo[-1], start)
+        start += t.num_rows
     hashes = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
     todo = np.concatenate(todo) if todo else np.zeros(0, dtype=bool)
     drop = np.zeros(len(todo), dtype=bool)
     seen_a = todo_a.copy()
-    for at, sub_e in _marked_rows(events_path, "events", todo):
+    for at, sub_e in kept_rows.chunks(events_path, todo):
         # the chunk's articles (for their publication dates); the articles' own rules run with the first chunk
         mine = _bools(pc.is_in(articles["article_id"], value_set=sub_e["article_id"].combine_chunks()))
         first = article_rows is None
@@ -1379,16 +1424,19 @@ def validate_incidents(ctx: RunContext, paths: dict) -> dict:
     prev = _previous_hashes(_previous_row_checks(ctx, key), "incidents")
     cols = _checked_columns(ctx.settings, "incidents")
     inc_path = Path(paths["incidents"])
-    hashes, todo = [], []
-    for t in _batches(inc_path, cols):
+    kept_rows = _KeptRows("incidents", _check_columns(ctx.settings, "incidents"))
+    hashes, todo, start = [], [], 0
+    for t in _batches(inc_path, sorted(set(cols) | set(kept_rows.columns))):
         h = _row_hashes(_cast(t, "incidents", cols))
         hashes.append(h)
         todo.append(~_unchanged(h, prev))
+        kept_rows.add(t, todo[-1], start)
+        start += t.num_rows
     hashes = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
     todo = np.concatenate(todo) if todo else np.zeros(0, dtype=bool)
     drop = np.zeros(len(todo), dtype=bool)
     parts = []
-    for at, sub in _marked_rows(inc_path, "incidents", todo):
+    for at, sub in kept_rows.chunks(inc_path, todo):
         q, keep = row_checks({"incidents": sub}, ctx.settings, place_ids)
         parts.append(q)
         drop[at] = ~keep["incidents"].to_numpy(zero_copy_only=False)
@@ -1590,7 +1638,7 @@ def _row_chunks(settings, check: dict, article_files: list[Path], rows: int | No
     the longer tables); events with ``article_dates`` of their articles."""
     rows = rows or _TABLE_CHECK_ROWS
     names = ("articles", "events", "incidents")
-    cols = {n: [c for c in _checked_columns(settings, n) if c != "article_published_at"] for n in names}
+    cols = {n: _check_columns(settings, n) for n in names}
     streams = {n: _file_chunks(check.get(n, []), n, cols[n], rows) for n in names}
     dates = None
     while True:

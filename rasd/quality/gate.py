@@ -8,7 +8,6 @@ the import happens on a background thread while ingest and extraction run.
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import html
 import json
@@ -328,6 +327,9 @@ def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], doc
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
+    from great_expectations.validator.v1_validator import Validator
+
+    keep_results = docs_dir is not None or gx_context is not None  # for Data Docs
     context, source = gx_context or _gx_context()
     store = context.validation_results_store
     results: dict[str, dict] = {}
@@ -385,16 +387,18 @@ def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], doc
             suite = context.suites.add(ExpectationSuite(name=suite_name, expectations=configs,
                                                         meta={"notes": spec.get("notes", "")}))
             batch = source.add_dataframe_asset(suite_name).add_batch_definition_whole_dataframe(f"{suite_name}_all")
-            vd = context.validation_definitions.add(gx.ValidationDefinition(name=suite_name, data=batch, suite=suite))
+            result_format = {
+                "result_format": "COMPLETE",
+                "unexpected_index_column_names": [c for c in (ROW_KEY[name], "_row") if c in frame.columns],
+                "return_unexpected_index_query": False,
+            }
             before = set(store.list_keys())
-            result = vd.run(
-                batch_parameters={"dataframe": frame},
-                result_format={
-                    "result_format": "COMPLETE",
-                    "unexpected_index_column_names": [c for c in (ROW_KEY[name], "_row") if c in frame.columns],
-                    "return_unexpected_index_query": False,
-                },
-            )
+            if keep_results:
+                vd = context.validation_definitions.add(gx.ValidationDefinition(name=suite_name, data=batch, suite=suite))
+                result = vd.run(batch_parameters={"dataframe": frame}, result_format=result_format)
+            else:  # the same validation without storing its result (serialized to JSON twice) for Data Docs
+                result = Validator(batch_definition=batch, batch_parameters={"dataframe": frame},
+                                   result_format=result_format).validate_expectation_suite(suite)
             by_name = {p.e["meta"]["name"]: p for p in part}
             for r in result.results:
                 p = by_name[r.expectation_config.meta["name"]]
@@ -472,11 +476,11 @@ def _render_docs(context, docs_dir: Path) -> None:
     """Build Data Docs into docs_dir from escaped copies of the stored results."""
     store = context.validation_results_store
     for key in store.list_keys():
-        res = store.get(key)
+        res = store.get(key)  # a new object, deserialized from the stored JSON: escaping it leaves the store's copy
         for r in res.results:
-            r.result = _escape_deep(copy.deepcopy(r.result))
+            r.result = _escape_deep(r.result)
             if r.exception_info:
-                r.exception_info = _escape_deep(copy.deepcopy(r.exception_info))
+                r.exception_info = _escape_deep(r.exception_info)
         store.set(key, res)
     context.add_data_docs_site(
         "rasd",
