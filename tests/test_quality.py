@@ -530,3 +530,26 @@ def test_validate_tables_in_chunks_equals_one_check_of_everything(row_run, tmp_p
     assert got["results"][("events", "fatalities_not_negative")][1] == staged["events"].num_rows
     assert any(f["expectation"] == "fatalities_not_negative" for f in failures)
     assert any("chunk 2" in p.name for p in (tmp_path / "stg3" / "quality" / "data_docs").rglob("*.html"))
+
+
+@pytest.mark.slow
+def test_rows_kept_from_the_hash_pass_give_the_same_quarantine(tmp_path, monkeypatch):
+    """With fewer rows to check than one chunk, validate_rows checks the rows its hash pass read (no second read
+    of the file, only the rule columns): the same quarantine rows (in order), kept events and marked articles as
+    one row_checks over the whole tables."""
+    import pyarrow.parquet as pq
+    import rasd.pipeline as P
+    from rasd.quality.gate import apply_quarantine, row_checks
+    monkeypatch.setattr(checks, "today_utc", lambda: TODAY)
+    monkeypatch.setattr(P, "_gazetteer_ids", lambda: PLACES)
+    reads = []
+    monkeypatch.setattr(P, "_marked_rows", lambda *a, **k: reads.append(a) or iter(()))
+    arts, events = _rows_tables()
+    want_q, want_keep = row_checks({"articles": arts, "events": events}, SETTINGS, PLACES)
+    ctx = _ctx(tmp_path)
+    a, e = _write(arts, ctx.work / "articles.parquet"), _write(events, ctx.work / "events.parquet")
+    got = P.validate_rows(ctx, a, e)
+    assert not reads and got["counts"]["checked_events"] == events.num_rows
+    assert pq.read_table(got["quarantine"]).to_pylist() == P.conform("quarantine", want_q).to_pylist()
+    assert pq.read_table(got["events"]).to_pylist() == events.filter(want_keep["events"]).to_pylist()
+    assert pq.read_table(a).to_pylist() == apply_quarantine({"articles": arts}, want_q, {})["articles"].to_pylist()
