@@ -1111,19 +1111,33 @@ def _quarantine_order(parts: list[pa.Table], suites: dict) -> pa.Table:
     return q.take(pa.array(np.asarray(order, dtype=np.int64)))
 
 
-def _marked_rows(path: Path, name: str, todo, rows: int = _CHECK_ROWS):
-    """(positions, full rows) of the rows of a work file marked in ``todo``, ``rows`` at a time; only the row groups
-    holding some are read."""
+def _check_columns(settings, name: str) -> list[str]:
+    """The columns a row check reads: the rules' (``_checked_columns``), those the view's computed columns are made
+    from (``checks.COMPUTED_FROM``) and those its quarantine rows name (key, article, evidence)."""
+    from rasd.quality.checks import COMPUTED_FROM
+
+    cols = set(_checked_columns(settings, name)) | {"event_id", "article_id", "evidence", "incident_id"}
+    cols |= {c for sources in COMPUTED_FROM.get(name, {}).values() for c in sources}
+    return [c for c in TABLES[name].column_names if c in cols]
+
+
+def _marked_rows(path: Path, name: str, todo, rows: int = _CHECK_ROWS, columns: list[str] | None = None):
+    """(positions, rows) of the rows of a work file marked in ``todo``, ``rows`` at a time (``columns`` of them, cast
+    to the contract; else whole rows); only the row groups holding some are read."""
     import numpy as np
 
     f = pq.ParquetFile(path)
+    have = f.schema_arrow.names
     start, buf, at, n = 0, [], [], 0
     for g in range(f.num_row_groups):
         size = f.metadata.row_group(g).num_rows
         hit = np.flatnonzero(todo[start:start + size])
         if len(hit):
-            t = f.read_row_group(g).take(pa.array(hit))
-            buf.append(conform(name, t))
+            if columns is None:
+                buf.append(conform(name, f.read_row_group(g).take(pa.array(hit))))
+            else:
+                t = f.read_row_group(g, columns=[c for c in columns if c in have]).take(pa.array(hit))
+                buf.append(_cast(t, name, columns))
             at.append(hit + start)
             n += len(hit)
             if n >= rows:
@@ -1132,6 +1146,34 @@ def _marked_rows(path: Path, name: str, todo, rows: int = _CHECK_ROWS):
         start += size
     if buf:
         yield np.concatenate(at), pa.concat_tables(buf)
+
+
+class _KeptRows:
+    """The rows to check, kept from the hash pass (which read their columns already) while they fit in one check
+    (``_CHECK_ROWS``); past that, ``chunks`` reads them again from the file (``_marked_rows``)."""
+
+    def __init__(self, name: str, columns: list[str]):
+        self.name, self.columns, self.parts, self.at, self.n = name, columns, [], [], 0
+
+    def add(self, t: pa.Table, todo, start: int) -> None:
+        import numpy as np
+
+        k = int(todo.sum())
+        if self.parts is None or not k:
+            return
+        self.n += k
+        if self.n > _CHECK_ROWS:
+            self.parts = self.at = None
+            return
+        self.parts.append(_cast(t.filter(pa.array(todo)), self.name, self.columns))
+        self.at.append(np.flatnonzero(todo) + start)
+
+    def chunks(self, path: Path, todo):
+        import numpy as np
+
+        if self.parts is None:
+            return _marked_rows(path, self.name, todo, columns=self.columns)
+        return [(np.concatenate(self.at), pa.concat_tables(self.parts))] if self.parts else []
 
 
 def _write_filtered(src: Path, dst: Path, drop) -> int:
@@ -1209,16 +1251,19 @@ def validate_rows(ctx: RunContext, articles_path: Path, events_path: Path) -> di
 
     e_cols = _checked_columns(ctx.settings, "events")
     prev_e = _previous_hashes(prev_pub, "events")
-    hashes, todo = [], []
-    for t in _batches(events_path, e_cols, _HASH_ROWS):
+    kept_rows = _KeptRows("events", _check_columns(ctx.settings, "events"))
+    hashes, todo, start = [], [], 0
+    for t in _batches(events_path, sorted(set(e_cols) | set(kept_rows.columns)), _HASH_ROWS):
         h = _event_hashes(t, e_cols, articles)
         hashes.append(h)
         todo.append(~_unchanged(h, prev_e) | _bools(pc.is_in(t["article_id"], value_set=ids_a)))
+        kept_rows.add(t, todo[-1], start)
+        start += t.num_rows
     hashes = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
     todo = np.concatenate(todo) if todo else np.zeros(0, dtype=bool)
     drop = np.zeros(len(todo), dtype=bool)
     seen_a = todo_a.copy()
-    for at, sub_e in _marked_rows(events_path, "events", todo):
+    for at, sub_e in kept_rows.chunks(events_path, todo):
         # the chunk's articles (for their publication dates); the articles' own rules run with the first chunk
         mine = _bools(pc.is_in(articles["article_id"], value_set=sub_e["article_id"].combine_chunks()))
         first = article_rows is None
@@ -1379,16 +1424,19 @@ def validate_incidents(ctx: RunContext, paths: dict) -> dict:
     prev = _previous_hashes(_previous_row_checks(ctx, key), "incidents")
     cols = _checked_columns(ctx.settings, "incidents")
     inc_path = Path(paths["incidents"])
-    hashes, todo = [], []
-    for t in _batches(inc_path, cols):
+    kept_rows = _KeptRows("incidents", _check_columns(ctx.settings, "incidents"))
+    hashes, todo, start = [], [], 0
+    for t in _batches(inc_path, sorted(set(cols) | set(kept_rows.columns))):
         h = _row_hashes(_cast(t, "incidents", cols))
         hashes.append(h)
         todo.append(~_unchanged(h, prev))
+        kept_rows.add(t, todo[-1], start)
+        start += t.num_rows
     hashes = np.concatenate(hashes) if hashes else np.zeros(0, dtype=np.uint64)
     todo = np.concatenate(todo) if todo else np.zeros(0, dtype=bool)
     drop = np.zeros(len(todo), dtype=bool)
     parts = []
-    for at, sub in _marked_rows(inc_path, "incidents", todo):
+    for at, sub in kept_rows.chunks(inc_path, todo):
         q, keep = row_checks({"incidents": sub}, ctx.settings, place_ids)
         parts.append(q)
         drop[at] = ~keep["incidents"].to_numpy(zero_copy_only=False)
@@ -1556,12 +1604,54 @@ def _rows_to_check(ctx: RunContext, staging: Path, place_ids: set[str]) -> dict 
             for name in ("articles", "events", "incidents")}
 
 
-def _article_dates(files: list[Path], ids) -> pa.Table:
-    """article_id and published_at of the articles with these ids, in table order (streamed)."""
-    parts = [t.filter(pc.is_in(t["article_id"], value_set=ids))
-             for f in files for t in _batches(f, ["article_id", "published_at"])]
-    parts = [conform("articles", t) for t in parts if t.num_rows]
-    return pa.concat_tables(parts) if parts else TABLES["articles"].arrow_schema.empty_table()
+_TABLE_CHECK_ROWS = 200_000  # rows of each table validate_tables hands to the row-level expectations at a time
+# (~1.8 kB a chunk row measured at 100k: Arrow columns, pandas views, GX batches, so ~0.36 GB a chunk); each chunk
+# also pays GX's fixed cost per batch (~1-2 s CPU), so smaller is slower; 50k–1M
+
+
+def _article_dates(files: list[Path]) -> pa.Table:
+    """article_id and published_at of every article, in table order (~50 B an article; streamed)."""
+    parts = [t for f in files for t in _batches(f, ["article_id", "published_at"])]
+    if not parts:
+        return _cast(TABLES["articles"].arrow_schema.empty_table(), "articles", ["article_id", "published_at"])
+    return _cast(pa.concat_tables(parts, promote_options="default"), "articles", ["article_id", "published_at"])
+
+
+def _file_chunks(paths: list[Path], name: str, columns: list[str], rows: int):
+    """The rows of ``paths`` (in order) as tables of exactly ``rows`` rows (the last one fewer), ``columns`` only."""
+    buf, n = [], 0
+    for path in paths:
+        for t in _batches(path, columns):
+            buf.append(_cast(t, name, columns))
+            n += t.num_rows
+            while n >= rows:
+                got = pa.concat_tables(buf)
+                yield got.slice(0, rows)
+                rest = got.slice(rows)
+                buf, n = [rest], rest.num_rows
+    if n:
+        yield pa.concat_tables(buf)
+
+
+def _row_chunks(settings, check: dict, article_files: list[Path], rows: int | None = None):
+    """The rows ``validate_tables`` checks with the row-level expectations, chunk by chunk: {table: its next ``rows``
+    rows of the files to check, only the columns those expectations read} (tables in step, the last chunks hold only
+    the longer tables); events with ``article_dates`` of their articles."""
+    rows = rows or _TABLE_CHECK_ROWS
+    names = ("articles", "events", "incidents")
+    cols = {n: _check_columns(settings, n) for n in names}
+    streams = {n: _file_chunks(check.get(n, []), n, cols[n], rows) for n in names}
+    dates = None
+    while True:
+        chunk = {n: t for n, t in ((n, next(s, None)) for n, s in streams.items()) if t is not None}
+        if not chunk:
+            return
+        if "events" in chunk:
+            if dates is None:
+                dates = _article_dates(article_files)
+            ids = pc.unique(chunk["events"]["article_id"].combine_chunks())
+            chunk["article_dates"] = dates.filter(pc.is_in(dates["article_id"], value_set=ids))
+        yield chunk
 
 
 def validate_tables(ctx: RunContext, staging: Path) -> dict:
@@ -1569,7 +1659,8 @@ def validate_tables(ctx: RunContext, staging: Path) -> dict:
 
     Table-level expectations of articles, events and incidents run on small summaries DuckDB computes from the
     staged Parquet files (``gate.staged_table_checks``), so whole tables are never loaded; row-level ones run on
-    the rows of the files this run wrote (``_rows_to_check``; all files on a first run)."""
+    the rows of the files this run wrote (``_rows_to_check``; all files on a first run), ``_TABLE_CHECK_ROWS`` at a
+    time and only the columns they read (``_row_chunks``), merged into the verdicts of one check of all of them."""
     from rasd.quality.gate import staged_table_checks, table_checks
 
     out_dir = staging / "quality"
@@ -1577,11 +1668,8 @@ def validate_tables(ctx: RunContext, staging: Path) -> dict:
     files = {name: sorted((staging / name).rglob("*.parquet")) for name in _GATE_TABLES}
     quarantine = read_table(staging, "quarantine")
     check = _rows_to_check(ctx, staging, place_ids) or files
-    row_tables = {name: _read_files(check.get(name, []), name) for name in ("articles", "events", "incidents")}
-    ids = pc.unique(row_tables["events"]["article_id"].combine_chunks())
-    row_tables["article_dates"] = _article_dates(files["articles"], ids)
-    report = staged_table_checks(files, row_tables, ctx.settings, place_ids, out_dir, quarantine=quarantine,
-                                 temp=ctx.work)
+    report = staged_table_checks(files, _row_chunks(ctx.settings, check, files["articles"]), ctx.settings, place_ids,
+                                 out_dir, quarantine=quarantine, temp=ctx.work)
     if report is None:  # a table-level expectation no summary can stand for: whole tables (memory grows with them)
         tables = {name: conform(name, read_table(staging, name)) for name in _GATE_TABLES}
         rows = None if check is files else {n: _written_mask(files[n], check[n]) for n in check}
@@ -1589,12 +1677,6 @@ def validate_tables(ctx: RunContext, staging: Path) -> dict:
     shutil.copytree(out_dir, ctx.work / "quality", dirs_exist_ok=True)
     return {"passed": report.passed, "one_line": report.one_line(), "markdown": report.summary_markdown(),
             "failures": report.failures}
-
-
-def _read_files(paths: list[Path], name: str) -> pa.Table:
-    if not paths:
-        return TABLES[name].arrow_schema.empty_table()
-    return conform(name, pa.concat_tables([pq.read_table(p) for p in paths], promote_options="default"))
 
 
 def _written_mask(files: list[Path], written: list[Path]):

@@ -486,3 +486,70 @@ def test_duplicate_key_across_unchanged_and_new_files_is_caught(tmp_path):
     res = json.loads((tmp_path / "out" / "validation" / "events.json").read_text())
     validated = {r["expectation_config"]["meta"]["name"]: r["result"]["rasd_rows"]["validated"] for r in res["results"]}
     assert validated["event_id_unique"] == 4 and validated["fatalities_not_negative"] == 2  # whole table / new rows
+
+
+def _gate_outputs(folder: Path) -> dict:
+    """What validate_tables leaves: the gate summary and, per expectation, success and row counts."""
+    val = folder / "validation"
+    summary = json.loads((val / "summary.json").read_text())
+    summary["counts"].pop("seconds")
+    summary.pop("docs_index")
+    per = {}
+    for p in sorted(val.glob("*.json")):
+        if p.name != "summary.json":
+            for r in json.loads(p.read_text())["results"]:
+                res = r.get("result") or {}
+                per[(p.stem, r["expectation_config"]["meta"]["name"])] = (r["success"], res.get("rasd_rows", {}).get("validated"),
+                                                                          res.get("rasd_rows", {}).get("unexpected"))
+    return {"summary": summary, "results": per}
+
+
+@pytest.mark.slow
+def test_validate_tables_in_chunks_equals_one_check_of_everything(row_run, tmp_path, monkeypatch):
+    """A first run's row-level checks at publication go a few rows at a time (bounded memory); the gate summary
+    (failures, counts, examples) and every expectation's success and row counts equal one check of all rows."""
+    import rasd.pipeline as P
+    tables, quarantine, keep = row_run
+    monkeypatch.setattr(checks, "today_utc", lambda: TODAY)
+    monkeypatch.setattr(P, "_gazetteer_ids", lambda: PLACES)
+    staged = dict(tables)  # unquarantined rows: row-level failures are reported at publication, not blocking
+    staged["events"] = to_arrow("events", tables["events"].to_pylist() + [
+        event(f"ev{k}", "a_ok", fatalities=k, evidence=f"<b>{k}</b>" if k % 3 else f"قتل {k}") for k in range(7)])
+    staged["weekly_incidents"] = weekly_rows(tables["incidents"])
+    staged["quarantine"] = quarantine
+    outs = {}
+    for rows in (10**6, 3):
+        monkeypatch.setattr(P, "_TABLE_CHECK_ROWS", rows)
+        stg = tmp_path / f"stg{rows}"
+        _stage(staged, stg, {"articles": [2], "events": [4, 5, 11], "incidents": [1]})
+        got = P.validate_tables(_ctx(tmp_path, f"run{rows}"), stg)
+        outs[rows] = (got["passed"], got["failures"], _gate_outputs(stg / "quality"))
+    assert outs[3] == outs[10**6]
+    passed, failures, got = outs[3]
+    assert got["results"][("events", "evidence_has_no_markup")][2] >= 4
+    assert got["results"][("events", "fatalities_not_negative")][1] == staged["events"].num_rows
+    assert any(f["expectation"] == "fatalities_not_negative" for f in failures)
+    assert any("chunk 2" in p.name for p in (tmp_path / "stg3" / "quality" / "data_docs").rglob("*.html"))
+
+
+@pytest.mark.slow
+def test_rows_kept_from_the_hash_pass_give_the_same_quarantine(tmp_path, monkeypatch):
+    """With fewer rows to check than one chunk, validate_rows checks the rows its hash pass read (no second read
+    of the file, only the rule columns): the same quarantine rows (in order), kept events and marked articles as
+    one row_checks over the whole tables."""
+    import pyarrow.parquet as pq
+    import rasd.pipeline as P
+    from rasd.quality.gate import apply_quarantine, row_checks
+    monkeypatch.setattr(checks, "today_utc", lambda: TODAY)
+    monkeypatch.setattr(P, "_gazetteer_ids", lambda: PLACES)
+    reads = []
+    monkeypatch.setattr(P, "_marked_rows", lambda *a, **k: reads.append(a) or iter(()))
+    arts, events = _rows_tables()
+    want_q, want_keep = row_checks({"articles": arts, "events": events}, SETTINGS, PLACES)
+    ctx = _ctx(tmp_path)
+    a, e = _write(arts, ctx.work / "articles.parquet"), _write(events, ctx.work / "events.parquet")
+    got = P.validate_rows(ctx, a, e)
+    assert not reads and got["counts"]["checked_events"] == events.num_rows
+    assert pq.read_table(got["quarantine"]).to_pylist() == P.conform("quarantine", want_q).to_pylist()
+    assert pq.read_table(got["events"]).to_pylist() == events.filter(want_keep["events"]).to_pylist()
+    assert pq.read_table(a).to_pylist() == apply_quarantine({"articles": arts}, want_q, {})["articles"].to_pylist()

@@ -278,11 +278,19 @@ def weekly_view(weekly: pa.Table | None, incidents: pa.Table | None, held_incide
             cal = d.isocalendar()
             iso_ok.append(bool(cal[0] == y and cal[1] == w))
     merged["iso_week_ok"] = pd.Series(iso_ok, index=merged.index, dtype="object")
-    merged["weekly_key"] = [
-        "|".join("" if _is_missing(v) else str(v) for v in vals) for vals in zip(*(merged[k] for k in WEEKLY_KEY))
-    ]
+    merged["weekly_key"] = _joined_key(merged, WEEKLY_KEY)
     merged.index = pd.RangeIndex(len(merged))
     return merged
+
+
+def _joined_key(df: pd.DataFrame, columns) -> list[str]:
+    """``"|".join`` of each row's values of ``columns`` (``str`` of each, "" for a missing one), column at a time."""
+    out = None
+    for c in columns:
+        text = df[c].astype(str).to_numpy(dtype=object)
+        text[df[c].isna().to_numpy(dtype=bool)] = ""
+        out = text if out is None else out + "|" + text
+    return [] if out is None else out.tolist()
 
 
 def build_views(tables: dict[str, pa.Table], settings, place_ids: set[str],

@@ -8,7 +8,6 @@ the import happens on a background thread while ingest and extraction run.
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import html
 import json
@@ -283,31 +282,18 @@ def _batch_rows(plans: list[_Plan], n_rows: int):
     return np.flatnonzero(chosen)
 
 
-def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], docs_dir: Path | None = None,
-              rows: dict | None = None, summaries: dict | None = None) -> tuple[dict[str, dict], dict[tuple[str, str], object]]:
-    """Run each suite (only expectations whose meta.level is in ``levels``) on its pandas view.
-
-    Row-level expectations are checked on the rows ``rows[suite]`` (positions; all rows when absent),
-    table-level ones always on the whole view, or, for a suite in ``summaries`` ({suite: [(frame, expectation
-    names)]}, ``checks.table_summaries``), on those small frames: one row per distinct value combination with its
-    row count (``_count``) and first keys, or every row sharing a key with another one. Returns (suite name -> GX
-    validation result as a JSON dict, (suite, expectation name) -> positions of the unexpected rows of the view,
-    or of the summary frame). With ``docs_dir``, also renders GX Data Docs there (from an HTML-escaped copy of the
-    results).
-    """
-    import numpy as np
-
+def _gx_context():
+    """An ephemeral GX context with a pandas data source (one per ``_validate`` call, or shared by the chunks of
+    ``staged_table_checks`` so that their Data Docs are rendered once, together)."""
     if _preload is not None:
         _preload.join()
     os.environ["GX_ANALYTICS_ENABLED"] = "false"  # before the import: GX reads it when it starts
     import great_expectations as gx
-    from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.data_context.types.base import (
         DataContextConfig,
         InMemoryStoreBackendDefaults,
         ProgressBarsConfig,
     )
-    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     config = DataContextConfig(
@@ -316,7 +302,35 @@ def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], doc
         progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
     )
     context = gx.get_context(mode="ephemeral", project_config=config)
-    source = context.data_sources.add_pandas("rasd")
+    return context, context.data_sources.add_pandas("rasd")
+
+
+def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], docs_dir: Path | None = None,
+              rows: dict | None = None, summaries: dict | None = None, gx_context=None,
+              tag: str = "") -> tuple[dict[str, dict], dict[tuple[str, str], object]]:
+    """Run each suite (only expectations whose meta.level is in ``levels``) on its pandas view.
+
+    Row-level expectations are checked on the rows ``rows[suite]`` (positions; all rows when absent),
+    table-level ones always on the whole view, or, for a suite in ``summaries`` ({suite: [(frame, expectation
+    names)]}, ``checks.table_summaries``), on those small frames: one row per distinct value combination with its
+    row count (``_count``) and first keys, or every row sharing a key with another one. Returns (suite name -> GX
+    validation result as a JSON dict, (suite, expectation name) -> positions of the unexpected rows of the view,
+    or of the summary frame). With ``docs_dir``, also renders GX Data Docs there (from an HTML-escaped copy of the
+    results). ``gx_context`` (``_gx_context()``) is used instead of a new context (the caller renders its docs);
+    ``tag`` then tells its batches apart (`<suite> (<label>, <tag>)`). A view whose ``attrs["row_offset"]`` is set
+    holds rows of a table from that position on: its ``_row`` column (and so GX's unexpected index lists) are
+    positions in the table, the returned positions are positions in the view.
+    """
+    import numpy as np
+
+    import great_expectations as gx
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
+
+    from great_expectations.validator.v1_validator import Validator
+
+    keep_results = docs_dir is not None or gx_context is not None  # for Data Docs
+    context, source = gx_context or _gx_context()
     store = context.validation_results_store
     results: dict[str, dict] = {}
     unexpected: dict[tuple[str, str], object] = {}
@@ -360,7 +374,7 @@ def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], doc
                 + [c for c in (ROW_KEY[name], "_row") if c in src.columns]
                 + ([] if all(expectation_columns(p.e) for p in part) else
                    [c for c in src.columns if c not in ("_count", "_keys", "_kpos")])))
-            frame = src.iloc[at][needed] if len(at) < len(src) else src[needed]
+            frame = src[needed].iloc[at] if len(at) < len(src) else src[needed]  # columns first: take fewer
             frame = frame.reset_index(drop=True)
             configs = [
                 ExpectationConfiguration(
@@ -369,24 +383,27 @@ def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], doc
                 ).to_domain_obj()
                 for p in part
             ]
-            suite_name = name if len(batches) == 1 else f"{name} ({label})"
+            suite_name = (name if len(batches) == 1 else f"{name} ({label})") if not tag else f"{name} ({label}, {tag})"
             suite = context.suites.add(ExpectationSuite(name=suite_name, expectations=configs,
                                                         meta={"notes": spec.get("notes", "")}))
             batch = source.add_dataframe_asset(suite_name).add_batch_definition_whole_dataframe(f"{suite_name}_all")
-            vd = context.validation_definitions.add(gx.ValidationDefinition(name=suite_name, data=batch, suite=suite))
+            result_format = {
+                "result_format": "COMPLETE",
+                "unexpected_index_column_names": [c for c in (ROW_KEY[name], "_row") if c in frame.columns],
+                "return_unexpected_index_query": False,
+            }
             before = set(store.list_keys())
-            result = vd.run(
-                batch_parameters={"dataframe": frame},
-                result_format={
-                    "result_format": "COMPLETE",
-                    "unexpected_index_column_names": [c for c in (ROW_KEY[name], "_row") if c in frame.columns],
-                    "return_unexpected_index_query": False,
-                },
-            )
+            if keep_results:
+                vd = context.validation_definitions.add(gx.ValidationDefinition(name=suite_name, data=batch, suite=suite))
+                result = vd.run(batch_parameters={"dataframe": frame}, result_format=result_format)
+            else:  # the same validation without storing its result (serialized to JSON twice) for Data Docs
+                result = Validator(batch_definition=batch, batch_parameters={"dataframe": frame},
+                                   result_format=result_format).validate_expectation_suite(suite)
             by_name = {p.e["meta"]["name"]: p for p in part}
             for r in result.results:
                 p = by_name[r.expectation_config.meta["name"]]
-                found = _unexpected_rows(p, r.result or {}, subset if p.e["meta"]["level"] == "row" else everything)
+                found = _unexpected_rows(p, r.result or {}, subset if p.e["meta"]["level"] == "row" else everything,
+                                         0 if p.frame is not None else int(df.attrs.get("row_offset", 0)))
                 unexpected[(name, p.e["meta"]["name"])] = found
                 if r.result is not None:
                     if p.frame is not None and "_count" in p.frame.columns:
@@ -421,20 +438,20 @@ def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], doc
                      unsuccessful_expectations=len(merged["results"]) - n_ok,
                      success_percent=100.0 * n_ok / len(merged["results"]) if merged["results"] else None)
         merged["success"] = n_ok == len(merged["results"])
-        merged.setdefault("meta", {})["rasd_batches"] = batches
+        merged.setdefault("meta", {})["rasd_batches"] = [f"{b}, {tag}" for b in batches] if tag else batches
         results[name] = merged
-    if docs_dir is not None:
+    if docs_dir is not None and gx_context is None:
         _render_docs(context, docs_dir)
     return results, unexpected
 
 
-def _unexpected_rows(p: _Plan, result: dict, validated):
-    """Positions (in the view) of the rows GX's verdict makes unexpected."""
+def _unexpected_rows(p: _Plan, result: dict, validated, offset: int = 0):
+    """Positions (in the view) of the rows GX's verdict makes unexpected (``_row`` minus the view's ``offset``)."""
     import numpy as np
 
     index = result.get("unexpected_index_list") or []
-    found = np.array(sorted({int(i["_row"]) for i in index if isinstance(i, dict) and i.get("_row") is not None}),
-                     dtype="int64")
+    found = np.array(sorted({int(i["_row"]) - offset for i in index
+                             if isinstance(i, dict) and i.get("_row") is not None}), dtype="int64")
     if p.kind != "rowwise" or not len(found):
         return found
     bad = np.zeros(p.n_groups, dtype=bool)
@@ -459,11 +476,11 @@ def _render_docs(context, docs_dir: Path) -> None:
     """Build Data Docs into docs_dir from escaped copies of the stored results."""
     store = context.validation_results_store
     for key in store.list_keys():
-        res = store.get(key)
+        res = store.get(key)  # a new object, deserialized from the stored JSON: escaping it leaves the store's copy
         for r in res.results:
-            r.result = _escape_deep(copy.deepcopy(r.result))
+            r.result = _escape_deep(r.result)
             if r.exception_info:
-                r.exception_info = _escape_deep(copy.deepcopy(r.exception_info))
+                r.exception_info = _escape_deep(r.exception_info)
         store.set(key, res)
     context.add_data_docs_site(
         "rasd",
@@ -874,14 +891,19 @@ def table_summaries(con, files: dict[str, list], suites: dict[str, dict]) -> dic
     return out
 
 
-def staged_table_checks(files: dict[str, list], row_tables: dict[str, pa.Table], settings, place_ids: set[str],
+def staged_table_checks(files: dict[str, list], row_tables, settings, place_ids: set[str],
                         out_dir: Path, *, quarantine: pa.Table | None = None, today: dt.date | None = None,
                         temp: Path | None = None) -> GateReport | None:
     """``table_checks`` over a staged publication without loading whole tables: table-level expectations of
     articles, events and incidents on summary frames DuckDB computes from their Parquet ``files``
     (``table_summaries``), weekly_incidents whole with its sums recomputed by DuckDB, and row-level expectations on
     ``row_tables`` only (the rows to check again; events with an ``articles`` table holding at least their articles'
-    article_id and published_at). None when the suites hold a table-level expectation that needs whole tables."""
+    article_id and published_at). None when the suites hold a table-level expectation that needs whole tables.
+
+    ``row_tables`` may also be an iterable of such dicts: consecutive chunks of the rows to check, each table's rows
+    in table order (bounded memory). The row-level expectations then run chunk by chunk and their results are merged
+    (``_merge_results``, ``_merge_failures``): success, row counts, failures, examples and the gate summary are
+    those of one check of all rows; GX's own per-batch statistics are summed over the chunks' batches."""
     import duckdb
 
     t0 = time.perf_counter()
@@ -903,22 +925,147 @@ def staged_table_checks(files: dict[str, list], row_tables: dict[str, pa.Table],
         con.close()
     val_dir, docs_dir = _result_dirs(out_dir)
     place_ids = set(place_ids or ())
-    arts, evs, incs = (row_tables.get(n) for n in ("articles", "events", "incidents"))
-    lookup = row_tables.get("article_dates", arts)
-    views = {
-        "articles": checks.articles_view(arts, None),
-        "events": checks.events_view(evs, lookup, settings, place_ids),
-        "incidents": checks.incidents_view(incs, place_ids),
-        "weekly_incidents": checks.weekly_view(_read_all(files.get("weekly_incidents", []), "weekly_incidents"), None,
-                                               held, expected=expected),
-    }
-    for df in views.values():
-        df["_row"] = range(len(df))
-    results, unexpected = _validate(views, suites, levels=LEVELS, docs_dir=docs_dir, summaries=summaries)
+    chunks = iter([row_tables] if isinstance(row_tables, dict) else row_tables)
+    first = next(chunks, None) or {}
+    following = next(chunks, None)
+    tag = "" if following is None else "chunk 1"
+    views = _chunk_views(first, settings, place_ids, {}, every=True)
+    views["weekly_incidents"] = checks.weekly_view(_read_all(files.get("weekly_incidents", []), "weekly_incidents"),
+                                                   None, held, expected=expected)
+    views["weekly_incidents"]["_row"] = range(len(views["weekly_incidents"]))
+    context = _gx_context()
+    results, unexpected = _validate(views, suites, levels=LEVELS, summaries=summaries, gx_context=context, tag=tag)
     frames = {(n, x): f for n, parts in summaries.items() for f, names in parts for x in names}
+    failures = _failures(results, suites, unexpected, views, frames)
+    offsets = {n: len(v) for n, v in views.items()}
+    k, part = 1, None
+    while following is not None:  # row-level expectations on the next rows, merged into the results so far
+        k += 1
+        part, following = following, next(chunks, None)
+        views = _chunk_views(part, settings, place_ids, offsets)
+        if views:
+            got, found = _validate(views, suites, levels=("row",), gx_context=context, tag=f"chunk {k}")
+            failures = _merge_failures(failures, _failures(got, suites, found, views),
+                                       {n: offsets[n] - len(v) for n, v in views.items()})
+            _merge_results(results, got)
+    failures = _order_failures(failures, results)
+    del views, first, part  # the docs renderer needs memory, not these
+    _render_docs(context[0], docs_dir)
     rows = {n: _file_rows(files.get(n, [])) for n in SUMMARY_SUITES}
-    rows["weekly_incidents"] = len(views["weekly_incidents"])
-    return _report(results, suites, unexpected, views, val_dir, docs_dir, quarantine, rows, t0, frames)
+    rows["weekly_incidents"] = offsets["weekly_incidents"]
+    return _report(results, suites, {}, {}, val_dir, docs_dir, quarantine, rows, t0, frames, failures=failures)
+
+
+def _chunk_views(tables: dict, settings, place_ids: set[str], offsets: dict, every: bool = False) -> dict:
+    """The articles, events and incidents views of one chunk of rows (``every``: also empty ones), their ``_row``
+    numbered from ``offsets[table]`` (rows of the table in the chunks before), which this advances."""
+    arts, evs, incs = (tables.get(n) for n in ("articles", "events", "incidents"))
+    lookup = tables.get("article_dates", arts)
+    views = {}
+    for name, t in (("articles", arts), ("events", evs), ("incidents", incs)):
+        if not every and (t is None or not t.num_rows):
+            continue
+        if name == "articles":
+            df = checks.articles_view(arts, None)
+        elif name == "events":
+            df = checks.events_view(evs, lookup, settings, place_ids)
+        else:
+            df = checks.incidents_view(incs, place_ids)
+        start = offsets.get(name, 0)
+        df["_row"] = range(start, start + len(df))
+        if start:
+            df.attrs["row_offset"] = start
+        offsets[name] = start + len(df)
+        views[name] = df
+    return views
+
+
+_SUMMED = ("element_count", "missing_count", "unexpected_count")
+_LISTED = ("unexpected_list", "unexpected_index_list")
+_PARTIAL = ("partial_unexpected_list", "partial_unexpected_index_list")
+_GX_PARTIAL = 20  # GX's default partial_unexpected_count (the gate does not set it)
+
+
+def _merge_results(results: dict, more: dict) -> None:
+    """Fold the row-level results of a later chunk (``_validate`` output) into ``results``, in place: per
+    expectation success of both, ``rasd_rows`` summed, GX's counts summed and its lists concatenated (partial lists
+    cut to GX's 20), percentages recomputed; the suite's statistics and success recomputed."""
+    for name, res in more.items():
+        merged = results[name]
+        by_name = {((r.get("expectation_config") or {}).get("meta") or {}).get("name"): r for r in merged["results"]}
+        for r in res["results"]:
+            a = by_name[((r.get("expectation_config") or {}).get("meta") or {}).get("name")]
+            a["success"] = bool(a.get("success")) and bool(r.get("success"))
+            if (r.get("exception_info") or {}).get("raised_exception") and not (a.get("exception_info") or {}).get("raised_exception"):
+                a["exception_info"] = r["exception_info"]
+            ra, rb = a.get("result"), r.get("result")
+            if not rb:
+                continue
+            if not ra:
+                a["result"] = rb
+                continue
+            for key in _SUMMED:
+                if key in ra and key in rb:
+                    ra[key] = int(ra[key]) + int(rb[key])
+            for key in _LISTED:
+                if key in ra and key in rb:
+                    ra[key] = list(ra[key]) + list(rb[key])
+            for key in _PARTIAL:
+                if key in ra and key in rb:
+                    ra[key] = (list(ra[key]) + list(rb[key]))[:_GX_PARTIAL]
+            if "partial_unexpected_counts" in ra and "partial_unexpected_counts" in rb:
+                counts: dict = {}
+                for c in list(ra["partial_unexpected_counts"]) + list(rb["partial_unexpected_counts"]):
+                    v = c.get("value")
+                    key = json.dumps(v, sort_keys=True, default=str)
+                    counts[key] = (v, counts.get(key, (v, 0))[1] + int(c.get("count", 0)))
+                ra["partial_unexpected_counts"] = [{"value": v, "count": n} for v, n in sorted(
+                    counts.values(), key=lambda x: (-x[1], json.dumps(x[0], sort_keys=True, default=str)))][:_GX_PARTIAL]
+            n, missing, bad = ra.get("element_count"), ra.get("missing_count"), ra.get("unexpected_count")
+            if n is not None and bad is not None:
+                ra["unexpected_percent_total"] = 100.0 * bad / n if n else None
+                if missing is not None:
+                    ra["missing_percent"] = 100.0 * missing / n if n else None
+                    present = n - missing
+                    for key in ("unexpected_percent", "unexpected_percent_nonmissing"):
+                        if key in ra:
+                            ra[key] = 100.0 * bad / present if present else None
+            if "rasd_rows" in ra and "rasd_rows" in rb:
+                for key in ("validated", "unexpected", "gx_batch_rows"):
+                    ra["rasd_rows"][key] = int(ra["rasd_rows"][key]) + int(rb["rasd_rows"][key])
+        stats = merged.setdefault("statistics", {})
+        n_ok = sum(bool(r.get("success")) for r in merged["results"])
+        stats.update(evaluated_expectations=len(merged["results"]), successful_expectations=n_ok,
+                     unsuccessful_expectations=len(merged["results"]) - n_ok,
+                     success_percent=100.0 * n_ok / len(merged["results"]) if merged["results"] else None)
+        merged["success"] = n_ok == len(merged["results"])
+        merged.setdefault("meta", {}).setdefault("rasd_batches", []).extend((res.get("meta") or {}).get("rasd_batches", []))
+
+
+def _merge_failures(failures: list[dict], more: list[dict], offsets: dict) -> list[dict]:
+    """``failures`` with a later chunk's: counts summed, rows (shifted by the chunk's ``offsets``) appended, examples
+    the first ``MAX_EXAMPLES`` (chunks come in table order, so these are the table's first unexpected rows)."""
+    out = {(f["suite"], f["expectation"]): f for f in failures}
+    for f in more:
+        rows = [r + offsets.get(f["suite"], 0) for r in f["rows"]]
+        a = out.get((f["suite"], f["expectation"]))
+        if a is None:
+            out[(f["suite"], f["expectation"])] = {**f, "rows": rows}
+            continue
+        a["unexpected_count"] += f["unexpected_count"]
+        a["rows"] = a["rows"] + rows
+        a["examples"] = (a["examples"] + f["examples"])[:MAX_EXAMPLES]
+        a["error"] = a["error"] or f["error"]
+    return list(out.values())
+
+
+def _order_failures(failures: list[dict], results: dict) -> list[dict]:
+    """Failures in ``_failures``' order: suites as in ``results``, then each suite's result order."""
+    rank = {}
+    for i, (name, res) in enumerate(results.items()):
+        for j, r in enumerate(res.get("results", [])):
+            rank[(name, ((r.get("expectation_config") or {}).get("meta") or {}).get("name"))] = (i, j)
+    return sorted(failures, key=lambda f: rank.get((f["suite"], f["expectation"]), (len(rank), 0)))
 
 
 def _held_incidents(quarantine: pa.Table | None) -> set[str]:
@@ -955,12 +1102,14 @@ def _result_dirs(out_dir: Path) -> tuple[Path, Path]:
 
 
 def _report(results, suites, unexpected, views, val_dir: Path, docs_dir: Path, quarantine, rows: dict, t0: float,
-            frames: dict | None = None) -> GateReport:
+            frames: dict | None = None, failures: list[dict] | None = None) -> GateReport:
     """Write validation/*.json and summary.json; the report (``passed`` unless a critical table-level expectation
-    failed or a critical one errored)."""
+    failed or a critical one errored). ``failures``: already found (``_failures``), else found here."""
     for name, res in results.items():
         (val_dir / f"{name}.json").write_text(json.dumps(res, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    failures = [{k: v for k, v in f.items() if k != "rows"} for f in _failures(results, suites, unexpected, views, frames)]
+    if failures is None:
+        failures = _failures(results, suites, unexpected, views, frames)
+    failures = [{k: v for k, v in f.items() if k != "rows"} for f in failures]
     passed = not GateReport(passed=True, failures=failures).blocking
     counts = {
         "rows": rows,
