@@ -221,7 +221,7 @@ def _write_minhash(records: list[dict], path: Path) -> None:
     """Signatures computed here, in the batch's (worker) process, so de-duplication only compares them."""
     import numpy as np
 
-    from rasd.ingest.dedupe import signatures
+    from rasd.ingest.dedupe import signatures, version
 
     rows = [i for i, r in enumerate(records) if r.get("status") == "ok" and r.get("text")]
     texts = [_encodable(records[i]["text"]) for i in rows]  # the text as written to Parquet
@@ -232,20 +232,21 @@ def _write_minhash(records: list[dict], path: Path) -> None:
     else:
         sigs, ok = signatures(texts)
     with open(path, "wb") as fh:
-        np.savez(fh, n=np.asarray([len(records)]), rows=np.asarray(rows, dtype=np.int64), sigs=sigs, ok=ok)
+        np.savez(fh, n=np.asarray([len(records)]), rows=np.asarray(rows, dtype=np.int64), sigs=sigs, ok=ok,
+                 version=np.asarray([version()]))
 
 
 def _batch_signatures(path: Path, t: pa.Table, cand: list[int]):
     """(signatures, has-shingles mask) of the rows ``cand`` of ingested batch ``t``: from its ``.minhash.npz`` when
-    it covers them, else computed here."""
+    it covers them and was made by the same hashing rules (``dedupe.version``), else computed here."""
     import numpy as np
 
-    from rasd.ingest.dedupe import signatures
+    from rasd.ingest.dedupe import signatures, version
 
     side = _minhash_path(path)
     if side.is_file():
         with np.load(side) as z:
-            if int(z["n"][0]) == t.num_rows:
+            if int(z["n"][0]) == t.num_rows and "version" in z.files and str(z["version"][0]) == version():
                 pos = np.full(t.num_rows, -1, dtype=np.int64)
                 pos[z["rows"]] = np.arange(len(z["rows"]))
                 at = pos[np.asarray(cand, dtype=np.int64)]
