@@ -351,7 +351,7 @@ def _seed_index(idx, pub: Path, prev: pa.Table) -> None:
     with the publication; only articles missing there (an older publication) are hashed (their texts read then)."""
     import numpy as np
 
-    from rasd.ingest.dedupe import NUM_PERM, read_signatures, signatures
+    from rasd.ingest.dedupe import NUM_PERM, read_signatures, signatures, version
 
     eligible = pc.and_(pc.equal(prev["status"], "ok"), pc.is_null(prev["duplicate_of"])).combine_chunks()
     ids = prev["article_id"].combine_chunks().filter(eligible)
@@ -359,7 +359,9 @@ def _seed_index(idx, pub: Path, prev: pa.Table) -> None:
     if not n:
         return
     cached = pub / "_cache" / MINHASH
-    got = read_signatures(pq.ParquetFile(cached).read()) if cached.is_file() else None
+    got = None
+    if cached.is_file() and (pq.read_schema(cached).metadata or {}).get(b"rasd_dedupe_version") == version().encode():
+        got = read_signatures(pq.ParquetFile(cached).read())  # (a file of older rules is not even read)
     if got is not None and len(got[0]):
         pos = pc.index_in(ids, value_set=got[0])
         if not pos.null_count:  # every original has its stored signature: indexed in place, in published order
@@ -375,12 +377,24 @@ def _seed_index(idx, pub: Path, prev: pa.Table) -> None:
     del got
     missing = np.flatnonzero(~have)
     if len(missing):
-        mtexts = _aligned_texts(pub, ids.take(pa.array(missing, pa.int64())))
-        msigs, ok = signatures(mtexts.to_pylist())
-        sigs[missing] = msigs
-        have[missing] = ok
+        # Hashed a text file at a time (bounded memory: after a change of the hashing rules, ``dedupe.version``,
+        # every original is re-signed here once, and at 1M articles the texts are gigabytes). An original without a
+        # published text has no shingles: never indexed, as before.
+        mids = ids.take(pa.array(missing, pa.int64()))
+        for tf in _table_files(pub, "article_texts"):
+            texts = pq.read_table(tf, columns=["article_id", "text"])
+            pos = pc.index_in(texts["article_id"], value_set=mids)
+            sel = pc.is_valid(pos)
+            if not pc.any(sel).as_py():
+                continue
+            at = missing[pc.filter(pos, sel).to_numpy(zero_copy_only=False)]
+            msigs, ok = signatures(pc.fill_null(texts["text"].filter(sel), "").to_pylist())
+            sigs[at] = msigs
+            have[at] = ok
+            del texts, msigs
     keep = np.flatnonzero(have)
-    idx.add_signatures(ids.take(pa.array(keep, pa.int64())).to_pylist(), sigs[keep])
+    # indexed in place through row numbers (no gathered copy of the signatures)
+    idx.add_signatures(ids.take(pa.array(keep, pa.int64())).to_pylist(), sigs, keep)
 
 
 class _ExtractBatches:

@@ -4,10 +4,13 @@ Near duplicates: MinHash LSH over word 5-shingles of the normalised text; a cand
 estimated Jaccard similarity reaches the threshold. Each duplicate points at the first-seen article; only
 first-seen articles are indexed, so chains of edits all resolve to the same original.
 
-The signatures are datasketch's (``MinHash(num_perm=128, seed=1)``: SHA-1 32-bit shingle hashes, its
-affine32 permutations), computed here for a whole batch of texts at once with numpy, and the LSH banding
-is datasketch's for the same threshold (``MinHashLSH(threshold, 128)``: 11 bands of 11 rows), so the
-decisions are those of ``MinHash``/``MinHashLSH``. Signatures are plain ``uint32`` rows, so a publication
+The signatures are datasketch's ``MinHash(num_perm=128, seed=1, hashfunc=shingle_hash32)`` (its affine32
+permutations over a 32-bit polynomial hash of each shingle's code points, ``shingle_hash32``), computed here for a
+whole batch of texts at once with numpy, and the LSH banding is datasketch's for the same threshold
+(``MinHashLSH(threshold, 128)``: 11 bands of 11 rows), so the decisions are those of ``MinHash``/``MinHashLSH``.
+(Until session 5 the shingle hash was datasketch's default SHA-1: one C call per shingle, ~60 % of the MinHash
+cost. The two hashes are equally good estimators, but borderline pairs, true Jaccard ~0.77–0.97, flip either way:
+186 of 100,000 decisions of the benchmark corpus; ``version()`` changed, so older stored signatures are re-made.) Signatures are plain ``uint32`` rows, so a publication
 can store them (``signature_table``) and the next run loads them instead of re-hashing every text
 (``DuplicateIndex.add_signatures``); the index of loaded signatures is a few sorted numpy arrays.
 
