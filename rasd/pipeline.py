@@ -221,7 +221,7 @@ def _write_minhash(records: list[dict], path: Path) -> None:
     """Signatures computed here, in the batch's (worker) process, so de-duplication only compares them."""
     import numpy as np
 
-    from rasd.ingest.dedupe import signatures
+    from rasd.ingest.dedupe import signatures, version
 
     rows = [i for i, r in enumerate(records) if r.get("status") == "ok" and r.get("text")]
     texts = [_encodable(records[i]["text"]) for i in rows]  # the text as written to Parquet
@@ -232,20 +232,21 @@ def _write_minhash(records: list[dict], path: Path) -> None:
     else:
         sigs, ok = signatures(texts)
     with open(path, "wb") as fh:
-        np.savez(fh, n=np.asarray([len(records)]), rows=np.asarray(rows, dtype=np.int64), sigs=sigs, ok=ok)
+        np.savez(fh, n=np.asarray([len(records)]), rows=np.asarray(rows, dtype=np.int64), sigs=sigs, ok=ok,
+                 version=np.asarray([version()]))
 
 
 def _batch_signatures(path: Path, t: pa.Table, cand: list[int]):
     """(signatures, has-shingles mask) of the rows ``cand`` of ingested batch ``t``: from its ``.minhash.npz`` when
-    it covers them, else computed here."""
+    it covers them and was made by the same hashing rules (``dedupe.version``), else computed here."""
     import numpy as np
 
-    from rasd.ingest.dedupe import signatures
+    from rasd.ingest.dedupe import signatures, version
 
     side = _minhash_path(path)
     if side.is_file():
         with np.load(side) as z:
-            if int(z["n"][0]) == t.num_rows:
+            if int(z["n"][0]) == t.num_rows and "version" in z.files and str(z["version"][0]) == version():
                 pos = np.full(t.num_rows, -1, dtype=np.int64)
                 pos[z["rows"]] = np.arange(len(z["rows"]))
                 at = pos[np.asarray(cand, dtype=np.int64)]
@@ -296,13 +297,14 @@ def _table_files(pub: Path, name: str) -> list[Path]:
     return sorted(folder.rglob("*.parquet")) if folder.is_dir() else []
 
 
-def _previous_columns(pub: Path | None) -> pa.Table | None:
-    """The published articles' columns de-duplication compares (no text, no titles), or None when there are none."""
-    files = _table_files(pub, "articles") if pub is not None else []
-    parts = []
-    for f in files:
-        t = pq.read_table(f, columns=[c for c in _PREV_COLUMNS if c in pq.read_schema(f).names])
-        parts.append(t)
+def _previous_columns(pub: Path | None, parts: list[pa.Table] | None = None) -> pa.Table | None:
+    """The published articles' columns de-duplication compares (no text, no titles), or None when there are none.
+    ``parts``: those columns of every month file, already read (by ``_previous_with_texts``)."""
+    if parts is None:
+        parts = []
+        for f in _table_files(pub, "articles") if pub is not None else []:
+            pf = pq.ParquetFile(f)
+            parts.append(pf.read(columns=[c for c in _PREV_COLUMNS if c in pf.schema_arrow.names]))
     if not parts:
         return None
     t = pa.concat_tables(parts, promote_options="default")
@@ -322,18 +324,24 @@ def _aligned_texts(pub: Path | None, ids: pa.Array) -> pa.Array:
     return pc.fill_null(pc.take(texts["text"].combine_chunks(), pos), "")
 
 
-def _previous_with_texts(pub: Path, schema: pa.Schema):
+def _previous_with_texts(pub: Path, schema: pa.Schema, compared: list[pa.Table] | None = None):
     """The published articles with their texts, a month file at a time (bounded memory: never every text at once).
 
     A month file of ``article_texts`` holds the texts of the same month file of ``articles`` (both are split by
-    ``published_at``); an article whose text is not there (an older layout) is looked up in every text file."""
+    ``published_at``); an article whose text is not there (an older layout) is looked up in every text file.
+    ``compared``: gets the ``_PREV_COLUMNS`` of each file as published (before ``_reset_quality_status``), so that
+    clean reads each month file once."""
     for f in _table_files(pub, "articles"):
-        t = _reset_quality_status(conform("articles", pq.read_table(f)))
+        raw = pq.ParquetFile(f).read()  # not pq.read_table: its dataset layer costs ~10 ms per file
+        if compared is not None:
+            compared.append(raw.select([c for c in _PREV_COLUMNS if c in raw.column_names]))
+        t = _reset_quality_status(conform("articles", raw))
+        del raw
         if not t.num_rows:
             continue
         ids = t["article_id"].combine_chunks()
         tf = pub / "article_texts" / f.relative_to(pub / "articles")
-        texts = pq.read_table(tf, columns=["article_id", "text"]) if tf.is_file() else None
+        texts = pq.ParquetFile(tf).read(columns=["article_id", "text"]) if tf.is_file() else None
         if texts is not None and texts.num_rows:
             pos = pc.index_in(ids, value_set=texts["article_id"].combine_chunks())
             col = pc.take(texts["text"].combine_chunks(), pos)
@@ -350,7 +358,7 @@ def _seed_index(idx, pub: Path, prev: pa.Table) -> None:
     with the publication; only articles missing there (an older publication) are hashed (their texts read then)."""
     import numpy as np
 
-    from rasd.ingest.dedupe import NUM_PERM, read_signatures, signatures
+    from rasd.ingest.dedupe import NUM_PERM, read_signatures, signatures, version
 
     eligible = pc.and_(pc.equal(prev["status"], "ok"), pc.is_null(prev["duplicate_of"])).combine_chunks()
     ids = prev["article_id"].combine_chunks().filter(eligible)
@@ -358,7 +366,9 @@ def _seed_index(idx, pub: Path, prev: pa.Table) -> None:
     if not n:
         return
     cached = pub / "_cache" / MINHASH
-    got = read_signatures(pq.ParquetFile(cached).read()) if cached.is_file() else None
+    got = None
+    if cached.is_file() and (pq.read_schema(cached).metadata or {}).get(b"rasd_dedupe_version") == version().encode():
+        got = read_signatures(pq.ParquetFile(cached).read())  # (a file of older rules is not even read)
     if got is not None and len(got[0]):
         pos = pc.index_in(ids, value_set=got[0])
         if not pos.null_count:  # every original has its stored signature: indexed in place, in published order
@@ -374,12 +384,24 @@ def _seed_index(idx, pub: Path, prev: pa.Table) -> None:
     del got
     missing = np.flatnonzero(~have)
     if len(missing):
-        mtexts = _aligned_texts(pub, ids.take(pa.array(missing, pa.int64())))
-        msigs, ok = signatures(mtexts.to_pylist())
-        sigs[missing] = msigs
-        have[missing] = ok
+        # Hashed a text file at a time (bounded memory: after a change of the hashing rules, ``dedupe.version``,
+        # every original is re-signed here once, and at 1M articles the texts are gigabytes). An original without a
+        # published text has no shingles: never indexed, as before.
+        mids = ids.take(pa.array(missing, pa.int64()))
+        for tf in _table_files(pub, "article_texts"):
+            texts = pq.read_table(tf, columns=["article_id", "text"])
+            pos = pc.index_in(texts["article_id"], value_set=mids)
+            sel = pc.is_valid(pos)
+            if not pc.any(sel).as_py():
+                continue
+            at = missing[pc.filter(pos, sel).to_numpy(zero_copy_only=False)]
+            msigs, ok = signatures(pc.fill_null(texts["text"].filter(sel), "").to_pylist())
+            sigs[at] = msigs
+            have[at] = ok
+            del texts, msigs
     keep = np.flatnonzero(have)
-    idx.add_signatures(ids.take(pa.array(keep, pa.int64())).to_pylist(), sigs[keep])
+    # indexed in place through row numbers (no gathered copy of the signatures)
+    idx.add_signatures(ids.take(pa.array(keep, pa.int64())).to_pylist(), sigs, keep)
 
 
 class _ExtractBatches:
@@ -427,27 +449,30 @@ def clean_articles(ctx: RunContext, ingested: list[Path]) -> dict:
     from rasd.ingest.dedupe import BatchIndex, write_signature_table
 
     prev_pub = ctx.layout.current_publication()
-    prev = _previous_columns(prev_pub)
     idx = BatchIndex(threshold=ctx.settings.near_duplicate_threshold)
     schema = _article_schema()
-    if prev is not None:
-        prev_ids = prev["article_id"].combine_chunks()
-        prev_keys = _record_keys(prev).combine_chunks()
-        prev_root = pc.coalesce(prev["duplicate_of"], prev["article_id"]).combine_chunks()
-        _seed_index(idx, prev_pub, prev)
     # Batches of extractable articles for the extract step: the new ones, and all of them when the rules changed.
-    reextract = prev is not None and previous_extractor_version(ctx.layout) != extractor_version()
+    reextract = prev_pub is not None and previous_extractor_version(ctx.layout) != extractor_version()
     batches = _ExtractBatches(ctx.work, ctx.settings.batch_size)
     all_path = ctx.work / "articles.parquet"
     # texts are unique per row: a dictionary page for them is built, then abandoned (CPU for nothing)
     writer = pq.ParquetWriter(all_path, schema, use_dictionary=[c for c in schema.names if c != "text"])
     total = 0
-    if prev is not None:
-        for part in _previous_with_texts(prev_pub, schema):
+    compared: list[pa.Table] = []  # the published columns clean compares, gathered while the publication is copied
+    if prev_pub is not None:
+        for part in _previous_with_texts(prev_pub, schema, compared):
             writer.write_table(part)
             total += part.num_rows
             if reextract:
                 batches.add(part)
+    prev = _previous_columns(prev_pub, compared)
+    del compared
+    reextract = reextract and prev is not None
+    if prev is not None:
+        prev_ids = prev["article_id"].combine_chunks()
+        prev_keys = _record_keys(prev).combine_chunks()
+        prev_root = pc.coalesce(prev["duplicate_of"], prev["article_id"]).combine_chunks()
+        _seed_index(idx, prev_pub, prev)
     seen_keys: set[bytes] = set()  # records of this run (16-byte digests of their keys: 1M of them in ~100 MB)
     root_of: dict[str, str] = {}  # new article_id -> the first copy it duplicates (itself when original)
     unpublished: set[str] = set()  # inputs (source paths) with a record this publication does not hold

@@ -96,14 +96,14 @@ def test_signatures_are_datasketch_minhashes_and_survive_storage():
     import numpy as np
     from datasketch import MinHash
 
-    from rasd.ingest.dedupe import read_signatures, signature_table, signatures
+    from rasd.ingest.dedupe import read_signatures, shingle_hash32, signature_table, signatures
 
     texts = [ORIGINAL, "", SYNDICATED, "قصف على إدلب", OTHER, SAME_TOPIC] * 40  # several permutation blocks
     sigs, ok = signatures(texts)
     for t, s, o in zip(texts, sigs, ok):
         assert o == bool(shingles(t))
         if o:
-            m = MinHash(num_perm=128, seed=1)
+            m = MinHash(num_perm=128, seed=1, hashfunc=lambda b: shingle_hash32(b.decode("utf-8")))
             m.update_batch([x.encode("utf-8") for x in sorted(shingles(t))])
             assert (m.hashvalues == s).all()
     ids = [f"a{i}" for i in range(len(texts))]
@@ -218,3 +218,89 @@ def test_band_params_are_datasketchs():
 
     for t in np.round(np.arange(0.15, 1.001, 0.01), 2).tolist():
         assert _band_params(t) == _optimal_param(max(0.1, min(0.9, t - 0.1)), NUM_PERM, 0.5, 0.5), t
+
+
+def test_bulk_shingle_hashes_equal_the_one_at_a_time_reference():
+    """The prefix-sum hashes of ``_shingle_hashes`` are ``shingle_hash32`` of each shingle, for any code points
+    (astral, surrogates, long shingles past the cached powers), and the 64-bit wrap-around is exact."""
+    import numpy as np
+
+    from rasd.ingest import dedupe
+
+    rng = np.random.default_rng(5)
+    parts = ["قتل مدنيان", "a", "𝒜𝒜 b_c ٣٤", "\ud800x", "ب" * 70000, "x y"]
+    cps = [np.frombuffer(p.encode("utf-32-le", "surrogatepass"), "<u4") for p in parts]
+    cj = np.concatenate(cps + [rng.integers(0, 0x110000, 5000).astype("<u4")]).astype(np.uint32)
+    lo = np.concatenate([[0], rng.integers(0, len(cj) - 200, 300)])
+    hi = np.concatenate([[len(cj)], lo[1:] + rng.integers(1, 200, 300)])
+    got = dedupe._shingle_hashes(cj, lo, hi)
+    strings = [cj[x:y].astype("<u4").tobytes().decode("utf-32-le", "surrogatepass") for x, y in zip(lo.tolist(), hi.tolist())]
+    want = [dedupe.shingle_hash32(x) for x in strings]
+    assert got.tolist() == want
+    assert len(set(want)) == len(set(strings))  # equal strings, equal hashes; no collision among the others
+
+
+def test_signatures_do_not_depend_on_how_texts_are_grouped(monkeypatch):
+    """``signatures`` shingles texts in groups of ~_TEXT_CHARS code points: any grouping gives the same rows."""
+    import numpy as np
+
+    from rasd.ingest import dedupe
+
+    texts = [ORIGINAL, "", SYNDICATED, "قصف", OTHER, SAME_TOPIC * 3, "  "] * 5
+    whole, ok = dedupe.signatures(texts)
+    monkeypatch.setattr(dedupe, "_TEXT_CHARS", 1)
+    small, ok2 = dedupe.signatures(texts)
+    assert np.array_equal(whole, small) and np.array_equal(ok, ok2)
+
+
+def test_signatures_of_older_rules_are_not_reused(tmp_path):
+    """A publication's minhash.parquet and an ingested batch's .minhash.npz made by older hashing rules (another
+    ``version()``) are ignored: the signatures are made again from the texts, and decisions are those of the texts."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from rasd import pipeline
+    from rasd.ingest.dedupe import BatchIndex, read_signatures, signature_table, signatures
+
+    sigs, _ = signatures([ORIGINAL, OTHER])
+    stale = signature_table(["old", "other"], sigs[::-1])  # wrong rows: used, they would give other decisions
+    stale = stale.replace_schema_metadata({"rasd_dedupe_version": "sha1-era"})
+    assert read_signatures(stale) is None
+    pub = tmp_path / "pub"
+    (pub / "_cache").mkdir(parents=True)
+    pq.write_table(stale, pub / "_cache" / pipeline.MINHASH)
+    (pub / "articles").mkdir()
+    (pub / "article_texts").mkdir()
+    arts = pa.table({"article_id": ["old", "other"], "published_at": [None, None]})
+    pq.write_table(pa.table({"article_id": ["old", "other"], "text": [ORIGINAL, OTHER]}), pub / "article_texts" / "x.parquet")
+    prev = pa.table({"article_id": ["old", "other"], "content_hash": ["h1", "h2"], "source_path": ["a", "b"],
+                     "duplicate_of": pa.nulls(2, pa.string()), "status": ["ok", "ok"]})
+    del arts
+    idx = BatchIndex(0.85)
+    pipeline._seed_index(idx, pub, prev)
+    ids, chunks = idx.originals()
+    assert ids == ["old", "other"] and np.array_equal(np.concatenate(list(chunks)), sigs)
+    got = idx.check_batch(["new", "topic"], *signatures([SYNDICATED, SAME_TOPIC]))
+    assert got == ["old", None]
+    # an ingested batch's side file of other rules: recomputed from the batch's texts
+    t = pa.table({"text": [SYNDICATED, OTHER]})
+    side = pipeline._minhash_path(tmp_path / "ingested-00000.parquet")
+    with open(side, "wb") as fh:
+        np.savez(fh, n=np.asarray([2]), rows=np.asarray([0, 1]), sigs=sigs, ok=np.asarray([True, True]))
+    got, ok = pipeline._batch_signatures(tmp_path / "ingested-00000.parquet", t, [0, 1])
+    assert np.array_equal(got, signatures([SYNDICATED, OTHER])[0]) and ok.all()
+    pipeline._write_minhash([{"status": "ok", "text": SYNDICATED}, {"status": "ok", "text": OTHER}], side)
+    with np.load(side) as z:  # this version's side file is used as is
+        fake = z["sigs"].copy()
+    fake[0, 0] ^= 1
+    with open(side, "wb") as fh:
+        np.savez(fh, n=np.asarray([2]), rows=np.asarray([0, 1]), sigs=fake, ok=np.asarray([True, True]),
+                 version=np.asarray([pipeline_version()]))
+    assert np.array_equal(pipeline._batch_signatures(tmp_path / "ingested-00000.parquet", t, [0, 1])[0], fake)
+
+
+def pipeline_version():
+    from rasd.ingest.dedupe import version
+
+    return version()

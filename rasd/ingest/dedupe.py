@@ -4,10 +4,13 @@ Near duplicates: MinHash LSH over word 5-shingles of the normalised text; a cand
 estimated Jaccard similarity reaches the threshold. Each duplicate points at the first-seen article; only
 first-seen articles are indexed, so chains of edits all resolve to the same original.
 
-The signatures are datasketch's (``MinHash(num_perm=128, seed=1)``: SHA-1 32-bit shingle hashes, its
-affine32 permutations), computed here for a whole batch of texts at once with numpy, and the LSH banding
-is datasketch's for the same threshold (``MinHashLSH(threshold, 128)``: 11 bands of 11 rows), so the
-decisions are those of ``MinHash``/``MinHashLSH``. Signatures are plain ``uint32`` rows, so a publication
+The signatures are datasketch's ``MinHash(num_perm=128, seed=1, hashfunc=shingle_hash32)`` (its affine32
+permutations over a 32-bit polynomial hash of each shingle's code points, ``shingle_hash32``), computed here for a
+whole batch of texts at once with numpy, and the LSH banding is datasketch's for the same threshold
+(``MinHashLSH(threshold, 128)``: 11 bands of 11 rows), so the decisions are those of ``MinHash``/``MinHashLSH``.
+(Until session 5 the shingle hash was datasketch's default SHA-1: one C call per shingle, ~60 % of the MinHash
+cost. The two hashes are equally good estimators, but borderline pairs, true Jaccard ~0.77–0.97, flip either way:
+186 of 100,000 decisions of the benchmark corpus; ``version()`` changed, so older stored signatures are re-made.) Signatures are plain ``uint32`` rows, so a publication
 can store them (``signature_table``) and the next run loads them instead of re-hashing every text
 (``DuplicateIndex.add_signatures``); the index of loaded signatures is a few sorted numpy arrays.
 
@@ -100,14 +103,14 @@ def _word_chars(cps: np.ndarray) -> np.ndarray:
     return out
 
 
-def _batch_shingles(texts: list[str], k: int = SHINGLE, normalized: bool = False
-                    ) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
+def _shingle_spans(texts: list[str], k: int = SHINGLE, normalized: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The word k-shingles of many texts at once, as ``_shingle_bytes`` gives them, without a Python step per word.
 
-    Returns (``joined``, ``lo``, ``hi``, ``counts``): shingle j is ``joined[lo[j]:hi[j]]`` (UTF-8), the shingles of
-    text 0 first, then text 1's..., ``counts[i]`` of them for text i. ``joined`` is every word of every normalised
-    text in order, one space between words (also between texts: a shingle never spans two texts, by its bounds).
-    ``normalized``: the texts are already ``normalize``d.
+    Returns (``cj``, ``lo``, ``hi``, ``counts``): ``cj`` is the code points (``uint32``) of every word of every
+    normalised text in order, one space between words (also between texts: a shingle never spans two texts, by its
+    bounds); shingle j is ``cj[lo[j]:hi[j]]``, the shingles of text 0 first, then text 1's..., ``counts[i]`` of them
+    for text i. ``normalized``: the texts are already ``normalize``d.
     """
     n = len(texts)
     norms = texts if normalized else [normalize(t) if t else "" for t in texts]
@@ -119,25 +122,22 @@ def _batch_shingles(texts: list[str], k: int = SHINGLE, normalized: bool = False
     wst = np.flatnonzero(edge == 1)  # words: code points [wst, wen) of big
     wen = np.flatnonzero(edge == -1)
     if not len(wst):
-        return b"", np.empty(0, np.int64), np.empty(0, np.int64), np.zeros(n, np.int64)
+        return np.empty(0, np.uint32), np.empty(0, np.int64), np.empty(0, np.int64), np.zeros(n, np.int64)
     # the text of each word (text i starts at code point tst[i] of big)
     tlen = np.fromiter(map(len, norms), dtype=np.int64, count=n)
     tst = np.concatenate([[0], np.cumsum(tlen + 1)[:-1]])
     tid = np.searchsorted(tst, wst, side="right") - 1
     nwords = np.bincount(tid, minlength=n)
     first = np.concatenate([[0], np.cumsum(nwords)[:-1]])  # index of each text's first word
-    # joined: the word characters, and the first character of each gap between two words as one space
+    # cj: the word characters, and the first character of each gap between two words as one space
     keep = isw.copy()
     cj = cps.copy()
     keep[wen[:-1]] = True
     cj[wen[:-1]] = 32
-    cj = cj[keep]
+    cj = cj[keep].astype(np.uint32)
     pos = np.cumsum(keep) - 1  # index in cj of each kept code point of big
-    # UTF-8 byte offsets in joined of each word's start and end
-    blen = 1 + (cj >= 0x80).astype(np.int64) + (cj >= 0x800) + (cj >= 0x10000)
-    boff = np.concatenate([[0], np.cumsum(blen)])
-    bst = boff[pos[wst]]
-    ben = boff[pos[wen - 1] + 1]
+    cst = pos[wst]
+    cen = pos[wen - 1] + 1
     # shingles: in a text of more than k words, one per window of k words; in a shorter one, all its words
     w = np.arange(len(wst))
     nw_of = nwords[tid]
@@ -145,27 +145,117 @@ def _batch_shingles(texts: list[str], k: int = SHINGLE, normalized: bool = False
     start = np.flatnonzero(np.where(nw_of > k, w + k - 1 <= last, w == first[tid]))
     end = np.where(nw_of[start] > k, start + k - 1, last[start])
     counts = np.bincount(tid[start], minlength=n)
+    return cj, cst[start], cen[end], counts
+
+
+def _batch_shingles(texts: list[str], k: int = SHINGLE, normalized: bool = False
+                    ) -> tuple[bytes, np.ndarray, np.ndarray, np.ndarray]:
+    """``_shingle_spans`` as UTF-8: (``joined``, ``lo``, ``hi``, ``counts``), shingle j is ``joined[lo[j]:hi[j]]``
+    (the reference the tests compare with ``_shingle_bytes``)."""
+    cj, lo, hi, counts = _shingle_spans(texts, k, normalized)
+    if not len(lo):
+        return b"", lo, hi, counts
+    blen = 1 + (cj >= 0x80).astype(np.int64) + (cj >= 0x800) + (cj >= 0x10000)
+    boff = np.concatenate([[0], np.cumsum(blen)])
     joined = cj.astype("<u4").tobytes().decode("utf-32-le", "surrogatepass").encode("utf-8", "surrogatepass")
-    return joined, bst[start], ben[end], counts
+    return joined, boff[lo], boff[hi], counts
+
+
+# The 32-bit shingle hash (dedupe version "poly64"): a polynomial over the shingle's code points modulo 2^64
+# (h = sum cp[i] * _Q^i), its length mixed in, then splitmix64's finaliser; the top 32 bits. Computed for a whole
+# batch with one prefix sum (a shingle is a slice of ``cj``: (T[hi] - T[lo]) * _Q^-lo), where SHA-1 cost one C call
+# per shingle. Collisions of a polynomial hash mod 2^64 need crafted strings of thousands of characters (a shingle is
+# five words); a collision would only make two shingles count as one in the Jaccard estimate.
+_Q = 0x9E3779B97F4A7C15  # odd, so invertible modulo 2^64
+_Q_INV = pow(_Q, -1, 1 << 64)
+_LEN_MIX = 0xD6E8FEB86659FD93
+_M64 = (1 << 64) - 1
+
+
+def shingle_hash32(shingle: str) -> int:
+    """The hash of one shingle (its words joined by one space), one code point at a time: the reference
+    ``_shingle_hashes`` computes in bulk (``tests/test_dedupe.py`` feeds it to datasketch's ``MinHash``)."""
+    h, q = 0, 1
+    for ch in shingle:
+        h = (h + ord(ch) * q) & _M64
+        q = (q * _Q) & _M64
+    h ^= (len(shingle) * _LEN_MIX) & _M64
+    h ^= h >> 30
+    h = (h * 0xBF58476D1CE4E5B9) & _M64
+    h ^= h >> 27
+    h = (h * 0x94D049BB133111EB) & _M64
+    h ^= h >> 31
+    return h >> 32
+
+
+_POW: tuple[np.ndarray, np.ndarray] = (np.ones(1, np.uint64), np.ones(1, np.uint64))
+
+
+def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """_Q^i and _Q^-i modulo 2^64 for i < n (cached, grown by doubling)."""
+    global _POW
+    if len(_POW[0]) < n:
+        m = max(n, 2 * len(_POW[0]), 1 << 16)
+        with np.errstate(over="ignore"):
+            q = np.full(m, _Q, np.uint64)
+            q[0] = 1
+            qi = np.full(m, _Q_INV, np.uint64)
+            qi[0] = 1
+            _POW = (np.multiply.accumulate(q), np.multiply.accumulate(qi))
+    return _POW[0][:n], _POW[1][:n]
+
+
+def _shingle_hashes(cj: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """``shingle_hash32`` of every shingle ``cj[lo[j]:hi[j]]`` at once (``uint32``)."""
+    p, pinv = _powers(len(cj) + 1)
+    with np.errstate(over="ignore"):
+        t = np.empty(len(cj) + 1, np.uint64)
+        t[0] = 0
+        np.cumsum(cj.astype(np.uint64) * p[:len(cj)], out=t[1:])
+        h = (t[hi] - t[lo]) * pinv[lo]
+        h ^= (hi - lo).astype(np.uint64) * np.uint64(_LEN_MIX)
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+    return (h >> np.uint64(32)).astype(np.uint32)
+
+
+_TEXT_CHARS = 1_000_000  # code points of texts shingled at a time by ``signatures`` (~40 MB of temporaries); 1e5–1e8
 
 
 def signatures(texts: Iterable[str], normalized: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures of many texts: (``uint32`` matrix n x NUM_PERM, bool mask of texts with shingles).
 
     Rows of texts without shingles are all 0xFFFFFFFF (never indexed, never matched). ``normalized``: the texts are
-    already ``rasd.text.normalize.normalize``d (the same signatures, without normalising them again)."""
-    a, b = _permutations()
+    already ``rasd.text.normalize.normalize``d (the same signatures, without normalising them again). Texts are
+    shingled in groups of about ``_TEXT_CHARS`` code points (bounded memory for a whole publication's texts)."""
     texts = list(texts)
-    joined, lo, hi, cnt = _batch_shingles(texts, normalized=normalized)
+    n = len(texts)
+    out = np.full((n, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
+    nonempty = np.zeros(n, dtype=bool)
+    i = 0
+    while i < n:
+        j, size = i, 0
+        while j < n and (size <= _TEXT_CHARS or j == i):
+            size += len(texts[j])
+            j += 1
+        out[i:j], nonempty[i:j] = _signatures(texts[i:j], normalized)
+        i = j
+    return out, nonempty
+
+
+def _signatures(texts: list[str], normalized: bool) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _permutations()
+    cj, lo, hi, cnt = _shingle_spans(texts, normalized=normalized)
     n = len(texts)
     out = np.full((n, NUM_PERM), 0xFFFFFFFF, dtype=np.uint32)
     if not len(lo):
         return out, np.zeros(n, dtype=bool)
-    sha1 = hashlib.sha1
-    # datasketch's sha1_hash32: the first 4 bytes of the SHA-1 digest, little-endian (one C call per shingle)
-    digests = b"".join([sha1(joined[x:y]).digest() for x, y in zip(lo.tolist(), hi.tolist())])
     nonempty = cnt > 0
-    hv = _fmix32(np.frombuffer(digests, dtype="<u4")[::5].copy())
+    hv = _fmix32(_shingle_hashes(cj, lo, hi))  # datasketch's affine32 scheme pre-mixes the input hash with fmix32
+    del cj
     ends = np.cumsum(cnt)
     starts = ends - cnt
     docs = np.flatnonzero(nonempty)
@@ -576,7 +666,7 @@ def version() -> str:
 
     import rasd.text.normalize as norm
 
-    h = hashlib.sha256(f"{NUM_PERM}/{SHINGLE}/{SEED}/affine32/sha1_32".encode())
+    h = hashlib.sha256(f"{NUM_PERM}/{SHINGLE}/{SEED}/affine32/poly64_32/{_Q:x}/{_LEN_MIX:x}".encode())
     h.update(Path(norm.__file__).read_bytes())
     h.update(_WORD.pattern.encode())
     return h.hexdigest()[:16]
