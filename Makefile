@@ -15,7 +15,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 venv: $(STAMP)
 
 # The environment is created from the committed lock, then rasd itself is installed without deps.
-$(STAMP): requirements.lock pyproject.toml setup.py rasd/_acscan.c
+$(STAMP): requirements.lock pyproject.toml setup.py rasd/_acscan.c rasd/_casscan.c
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
@@ -55,4 +55,4 @@ lock:
 
 clean:
 	rm -rf $(VENV) .pytest_cache build
-	rm -f rasd/_acscan*.so
+	rm -f rasd/_*.so rasd/extract/_*.so

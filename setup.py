@@ -1,4 +1,4 @@
-"""Build hook for the optional compiled scanner (rasd._acscan); the project's metadata lives in pyproject.toml.
+"""Build hook for the optional compiled scanners (rasd._acscan, rasd._casscan); the project's metadata lives in pyproject.toml.
 
 ``optional=True``: without a C compiler the install still succeeds and rasd uses pyahocorasick
 (rasd.extract.common.new_automaton), with the same results.
