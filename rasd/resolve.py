@@ -706,9 +706,16 @@ def _assign_ids(reports: list[_Report], incidents: list[_Incident], previous: pa
                 prev[eid] = iid
     claims = []
     if prev:
+        get = prev.get
         for k, inc in enumerate(incidents):
-            counts = Counter(prev[reports[i].event_id] for i in inc.members if reports[i].event_id in prev)
-            claims += [(-n, pid, reports[inc.members[0]].rank, k) for pid, n in counts.items()]
+            ms = inc.members
+            if len(ms) == 1:  # most incidents: one report, one claim at most (the same as the general case below)
+                pid = get(reports[ms[0]].event_id)
+                if pid is not None:
+                    claims.append((-1, pid, reports[ms[0]].rank, k))
+                continue
+            counts = Counter(prev[reports[i].event_id] for i in ms if reports[i].event_id in prev)
+            claims += [(-n, pid, reports[ms[0]].rank, k) for pid, n in counts.items()]
     used: set[str] = set(reserved_ids or ())
     claimed = []
     for _, pid, _, k in sorted(claims):
