@@ -200,6 +200,21 @@ def _column(table: pa.Table, name: str) -> list:
     return col.to_pylist()
 
 
+# Event columns that may be read dictionary-encoded (``resolve_incidents`` does, at 1M articles they are ~400 MB as
+# plain strings and ~30 MB as dictionaries); everything here decodes them to plain strings first (``_plain``), for a
+# group or a slice at a time, so every result and every state hash is the same as with plain columns.
+DICTIONARY_COLUMNS = ("date_precision", "event_type", "sub_event_type", "actor1", "actor2", "location", "place_id",
+                      "admin1", "admin2", "fatalities_qualifier", "wounded_qualifier", "detained_qualifier")
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """``table`` with dictionary-encoded columns cast to their value type."""
+    if not any(pa.types.is_dictionary(f.type) for f in table.schema):
+        return table
+    return pa.table({f.name: table[f.name].cast(f.type.value_type) if pa.types.is_dictionary(f.type) else table[f.name]
+                     for f in table.schema})
+
+
 def _as_date(d):
     return d.date() if isinstance(d, datetime) else d
 
@@ -840,7 +855,7 @@ def _group_rows(events, previous):
 
     if "admin1" not in events.column_names or "event_type" not in events.column_names:
         return None
-    ev = pl.from_arrow(events.select(["admin1", "event_type"])).with_row_index("_row").with_columns(
+    ev = pl.from_arrow(_plain(events.select(["admin1", "event_type"]))).with_row_index("_row").with_columns(
         _g=pl.struct(pl.col("admin1").fill_null(""), pl.col("event_type").fill_null("")).rank("dense"))
     if previous is not None and previous.num_rows:
         p = pl.from_arrow(previous.select(["event_id", "incident_id", "role"]))
@@ -1033,6 +1048,7 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
     earliest report is in one of those ranges are returned (and given ids); the others only serve as what summaries
     may cover.
     """
+    events = _plain(events)
     reports = _reports(events, articles)
     day_idx = [r.idx for r in reports if r.precision == "day" and r.day is not None]
     summary_idx = [r.idx for r in reports if r.precision != "day" and r.day is not None]
@@ -1209,7 +1225,7 @@ def _report_slice(events: pa.Table, art):
     import polars as pl
 
     cols = [c for c in _EVENT_COLUMNS if c in events.column_names]
-    ev = pl.from_arrow(events.select(cols))
+    ev = pl.from_arrow(_plain(events.select(cols)))
     if not isinstance(ev, pl.DataFrame):
         ev = ev.to_frame()
     ev = ev.join(art.rename({c: f"_a_{c}" for c in art.columns if c != "article_id"}), on="article_id", how="left",
