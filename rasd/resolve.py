@@ -875,11 +875,20 @@ def _each_group(events, articles, settings, previous, reserved_ids, ids: dict):
     """``_resolve`` of each group in turn: yields (row indices, the group's events and articles, incidents,
     incident_reports, assignment). ``ids`` holds the groups ("_groups", from :func:`_group_rows`) and receives the ids
     each group kept ("claimed") and handed out ("new"), as Arrow, for :func:`_ids_cross`."""
+    import numpy as np
+
     art_ids = articles["article_id"].combine_chunks() if articles is not None else None
+    art_row = None  # each event's article row, when article ids are unique (then a take replaces a scan per group)
+    if art_ids is not None and pc.count_distinct(art_ids).as_py() == len(art_ids):
+        art_row = pc.fill_null(pc.index_in(events["article_id"], value_set=art_ids), -1).to_numpy()
     for g, rows in enumerate(ids.pop("_groups")):
         sub = events.take(pa.array(rows))
-        sub_articles = articles.filter(pc.is_in(art_ids, value_set=pc.unique(sub["article_id"]))) \
-            if art_ids is not None else articles
+        if art_row is not None:
+            at = art_row[rows]
+            sub_articles = articles.take(pa.array(np.unique(at[at >= 0]).astype(np.int64)))  # in articles order
+        else:
+            sub_articles = articles.filter(pc.is_in(art_ids, value_set=pc.unique(sub["article_id"]))) \
+                if art_ids is not None else articles
         sub_prev = previous.filter(pc.is_in(previous["event_id"], value_set=sub["event_id"].combine_chunks())) \
             if previous is not None and previous.num_rows else previous
         given: dict = {}
