@@ -8,11 +8,12 @@
         from a kept bench warehouse with two publications: DIR/events.parquet + DIR/articles.parquet (the last
         publication's events and articles), DIR/wh_full (no publication) and DIR/wh_incr (current = the publication
         before the last, its _cache copied), for a full and an incremental resolve of the same input.
-    run --events E --articles A --out WORK [--warehouse WH] [--profile N]
+    run --events E --articles A --out WORK [--warehouse WH] [--no-incremental] [--profile N]
         runs resolve_incidents in this process (previous publication: WH's current, if any; its resolve.json key is
         stamped with this code's key, so WH must be a private copy such as prep-warehouse's wh_incr), prints one JSON
-        line (cpu_s, peak_rss_mb sampled every 20 ms, counts) and leaves the outputs in WORK. --profile N: cProfile
-        (CPU timer), the N top functions by cumulative time.
+        line (cpu_s, peak_rss_mb sampled every 20 ms, counts) and leaves the outputs in WORK. --no-incremental: a
+        full resolve against WH's publication (ids kept from it). --profile N: cProfile (CPU timer), the N top
+        functions by cumulative time.
     cmp WORK1 WORK2
         incidents, incident_reports and resolve_state of two runs equal (as sorted tables, and whether in the same
         order)? Exit status 1 when not.
@@ -82,13 +83,15 @@ def prep_warehouse(wh: Path, out: Path) -> None:
     print(json.dumps({"publications": [p.name for p in pubs]}))
 
 
-def run(events: Path, articles: Path, work: Path, warehouse: Path | None, profile: int) -> dict:
+def run(events: Path, articles: Path, work: Path, warehouse: Path | None, profile: int,
+        incremental: bool = True) -> dict:
     import psutil
 
     from rasd import pipeline as P
     from rasd.settings import load_settings
 
     settings = load_settings(Path(P.__file__).resolve().parent.parent / "pyproject.toml")
+    P.INCREMENTAL_RESOLVE = incremental
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     if warehouse is None:
@@ -165,6 +168,7 @@ def main(argv=None) -> int:
     p.add_argument("--articles", type=Path, required=True)
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--warehouse", type=Path)
+    p.add_argument("--no-incremental", action="store_true")
     p.add_argument("--profile", type=int, default=int(os.environ.get("RASD_BENCH_PROFILE", "0")))
     p = sub.add_parser("cmp")
     p.add_argument("a", type=Path)
@@ -175,7 +179,7 @@ def main(argv=None) -> int:
     elif args.cmd == "prep-warehouse":
         prep_warehouse(args.warehouse, args.out)
     elif args.cmd == "run":
-        run(args.events, args.articles, args.out, args.warehouse, args.profile)
+        run(args.events, args.articles, args.out, args.warehouse, args.profile, not args.no_incremental)
     else:
         return 0 if cmp(args.a, args.b) else 1
     return 0
