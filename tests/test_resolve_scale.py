@@ -9,12 +9,15 @@ summaries with figures, coarse places, undated reports, several 28-day segments)
 """
 from __future__ import annotations
 
+import random
+from datetime import timedelta
+
 import pyarrow.parquet as pq
 import pytest
 
 import rasd.resolve as R
 from rasd.schema import to_arrow
-from test_resolve_incremental import S, _corpus
+from test_resolve_incremental import START, S, _article, _corpus
 
 
 def _one_piece(e, a, previous=None):
@@ -102,12 +105,6 @@ def _dictionary_encoded(t):
 def test_dictionary_encoded_events_give_the_same_results(tmp_path):
     """resolve_incidents reads the repeated string columns as dictionaries: full, streamed and incremental resolves
     of such events equal those of plain events (state hashes included)."""
-    from test_resolve_incremental import _article
-    import random
-    from datetime import timedelta
-
-    from test_resolve_incremental import START
-
     arts, events = _corpus(780, 300)
     e, a = to_arrow("events", events), to_arrow("articles", arts)
     d = _dictionary_encoded(e)
