@@ -29,7 +29,10 @@ PRECISION_ORDER = {"day": 0, "week": 1, "month": 2}
 LOOSE_SUB_EVENT_TYPES = frozenset({"Battles", "Explosions/Remote violence"})
 # Actor names that say nothing about who acted; they never contradict a named actor.
 GENERIC_ACTOR_PREFIXES = ("unidentified", "unknown", "civilians", "local residents")
-BUCKET_DAYS = 7  # width of the date buckets used for blocking (not a threshold: any width gives the same result)
+# Width in days of the date buckets that index day-level incidents for the summaries (not a threshold: any width
+# gives the same result). 1: a summary looks only at the days of its widened period; a wider bucket makes every
+# summary scan the incidents of the bucket's other days too, which grows with the square of the reports per day.
+BUCKET_DAYS = 1
 # Clustering runs in consecutive segments of this many days (Monday-aligned, from the oldest), so that a report's
 # incident depends on a bounded stretch of time (docs/resolution.md, "Segments"); 14-56 days change little.
 SEGMENT_DAYS = 28
@@ -195,6 +198,21 @@ def _column(table: pa.Table, name: str) -> list:
         values = enc.dictionary.to_pylist()
         return [None if k is None else values[k] for k in enc.indices.to_pylist()]
     return col.to_pylist()
+
+
+# Event columns that may be read dictionary-encoded (``resolve_incidents`` does, at 1M articles they are ~400 MB as
+# plain strings and ~30 MB as dictionaries); everything here decodes them to plain strings first (``_plain``), for a
+# group or a slice at a time, so every result and every state hash is the same as with plain columns.
+DICTIONARY_COLUMNS = ("date_precision", "event_type", "sub_event_type", "actor1", "actor2", "location", "place_id",
+                      "admin1", "admin2", "fatalities_qualifier", "wounded_qualifier", "detained_qualifier")
+
+
+def _plain(table: pa.Table) -> pa.Table:
+    """``table`` with dictionary-encoded columns cast to their value type."""
+    if not any(pa.types.is_dictionary(f.type) for f in table.schema):
+        return table
+    return pa.table({f.name: table[f.name].cast(f.type.value_type) if pa.types.is_dictionary(f.type) else table[f.name]
+                     for f in table.schema})
 
 
 def _as_date(d):
@@ -703,9 +721,16 @@ def _assign_ids(reports: list[_Report], incidents: list[_Incident], previous: pa
                 prev[eid] = iid
     claims = []
     if prev:
+        get = prev.get
         for k, inc in enumerate(incidents):
-            counts = Counter(prev[reports[i].event_id] for i in inc.members if reports[i].event_id in prev)
-            claims += [(-n, pid, reports[inc.members[0]].rank, k) for pid, n in counts.items()]
+            ms = inc.members
+            if len(ms) == 1:  # most incidents: one report, one claim at most (the same as the general case below)
+                pid = get(reports[ms[0]].event_id)
+                if pid is not None:
+                    claims.append((-1, pid, reports[ms[0]].rank, k))
+                continue
+            counts = Counter(prev[reports[i].event_id] for i in ms if reports[i].event_id in prev)
+            claims += [(-n, pid, reports[ms[0]].rank, k) for pid, n in counts.items()]
     used: set[str] = set(reserved_ids or ())
     claimed = []
     for _, pid, _, k in sorted(claims):
@@ -756,19 +781,25 @@ def _apply_overrides(reports, daily: list, settings, force_merge, force_split) -
     return daily
 
 
-def _covered(reports: list[_Report], members: list[int], daily: list[_Incident], cand: Iterable[int],
+def _covered(reports: list[_Report], members: list[int], daily: list[_Incident], cand: Iterable[Iterable[int]],
              inc_geo: dict[int, int], settings) -> list[_Incident]:
-    """The day-level incidents summary ``members`` covers (docs/resolution.md, section 3).
+    """The day-level incidents summary ``members`` covers (docs/resolution.md, section 3), among the candidates
+    ``cand`` (sets of incident positions, possibly overlapping), in no particular order.
 
     A town-level summary covers the incidents of its town. A summary placed no finer than a district or
     governorate covers the incidents of its area only when they are all at one place: when they are at several
     places, which of them (and how much of each) its figure counts is unknowable, and it covers none.
     """
+    # The result does not depend on the order the candidates are looked at (the caller sorts what is covered, and
+    # "several places" is found in any order), so a coarse summary stops at the second place it finds.
     ss = [reports[i] for i in members]
     s_geo = min(s.geo or 9 for s in ss)
     coarse = s_geo >= 2
-    covered, places = [], set()
-    for k in sorted(cand):
+    covered, places, seen = [], set(), set()
+    for k in (k for block in cand for k in block):
+        if k in seen:
+            continue
+        seen.add(k)
         inc = daily[k]
         if inc_geo[k] > s_geo or not all(_covers(s, reports[i], settings) for s in ss for i in inc.members):
             continue
@@ -816,6 +847,77 @@ def _resolve_gc(*args, **kwargs):
 GROUP_MIN_EVENTS = 20_000  # below this many events resolve in one piece (same result; the per-group split costs more)
 
 
+def _group_rows(events, previous):
+    """Row indices of ``events`` per group (governorate, event type), in group order; None when an earlier incident's
+    member reports are now in several groups (its id could then depend on another group)."""
+    import numpy as np
+    import polars as pl
+
+    if "admin1" not in events.column_names or "event_type" not in events.column_names:
+        return None
+    ev = pl.from_arrow(_plain(events.select(["admin1", "event_type"]))).with_row_index("_row").with_columns(
+        _g=pl.struct(pl.col("admin1").fill_null(""), pl.col("event_type").fill_null("")).rank("dense"))
+    if previous is not None and previous.num_rows:
+        p = pl.from_arrow(previous.select(["event_id", "incident_id", "role"]))
+        prev_members = p.filter(pl.col("role").is_null() | (pl.col("role") == "member"))
+        ids = pl.from_arrow(events.select(["event_id"])).with_row_index("_row")
+        spread = prev_members.join(ids, on="event_id").join(ev.select(["_row", "_g"]), on="_row").group_by(
+            "incident_id").agg(pl.col("_g").n_unique().alias("n"))
+        if spread.filter(pl.col("n") > 1).height:
+            return None
+    order = ev.select(["_g", "_row"]).sort(["_g", "_row"])
+    g, rows = order["_g"].to_numpy(), order["_row"].to_numpy().astype(np.int64)
+    cuts = np.flatnonzero(np.diff(g)) + 1
+    return np.split(rows, cuts) if rows.size else []
+
+
+def _each_group(events, articles, settings, previous, reserved_ids, ids: dict):
+    """``_resolve`` of each group in turn: yields (row indices, the group's events and articles, incidents,
+    incident_reports, assignment). ``ids`` holds the groups ("_groups", from :func:`_group_rows`) and receives the ids
+    each group kept ("claimed") and handed out ("new"), as Arrow, for :func:`_ids_cross`."""
+    import numpy as np
+
+    art_ids = articles["article_id"].combine_chunks() if articles is not None else None
+    art_row = None  # each event's article row, when article ids are unique (then a take replaces a scan per group)
+    if art_ids is not None and pc.count_distinct(art_ids).as_py() == len(art_ids):
+        art_row = pc.fill_null(pc.index_in(events["article_id"], value_set=art_ids), -1).to_numpy()
+    for g, rows in enumerate(ids.pop("_groups")):
+        sub = events.take(pa.array(rows))
+        if art_row is not None:
+            at = art_row[rows]
+            sub_articles = articles.take(pa.array(np.unique(at[at >= 0]).astype(np.int64)))  # in articles order
+        else:
+            sub_articles = articles.filter(pc.is_in(art_ids, value_set=pc.unique(sub["article_id"]))) \
+                if art_ids is not None else articles
+        sub_prev = previous.filter(pc.is_in(previous["event_id"], value_set=sub["event_id"].combine_chunks())) \
+            if previous is not None and previous.num_rows else previous
+        given: dict = {}
+        inc, lnk, asg = _resolve(sub, sub_articles, settings, sub_prev, (), (), reserved_ids, given=given)
+        for kind in ("claimed", "new"):
+            got = given.get(kind) or []
+            if got:
+                ids.setdefault(kind, []).append(pa.table({"id": pa.array(got, pa.string()),
+                                                          "g": pa.array([g] * len(got), pa.int32())}))
+        yield rows, sub, sub_articles, inc, lnk, asg
+
+
+def _ids_cross(ids: dict) -> bool:
+    """Did a group hand out a new id that another group keeps from the previous publication, or that two groups
+    both hand out? (Then the per-group result may differ from the one-piece one: resolve in one piece.)"""
+    import polars as pl
+
+    new = pl.from_arrow(pa.concat_tables(ids["new"])) if ids.get("new") else None
+    if new is None or not new.height:
+        return False
+    if new["id"].n_unique() != new.height:
+        return True
+    if ids.get("claimed"):
+        claimed = pl.from_arrow(pa.concat_tables(ids["claimed"]))
+        if new.join(claimed, on="id", suffix="_c").filter(pl.col("g") != pl.col("g_c")).height:
+            return True
+    return False
+
+
 def _resolve_by_group(events, articles, settings, previous, force_merge, force_split, reserved_ids):
     """:func:`_resolve`, one group (governorate, event type) at a time, so that the Python objects of only one group
     are alive at once (the whole-table state is Arrow); exactly the same tables. None (resolve in one piece) when
@@ -823,54 +925,119 @@ def _resolve_by_group(events, articles, settings, previous, force_merge, force_s
     groups, or a new id of one group that another group keeps from the previous publication (both need an edit
     that moves a report to another governorate or event type; checked, not assumed).
     """
-    import numpy as np
-    import polars as pl
-
     if events.num_rows < GROUP_MIN_EVENTS:
         return None
-    ev = pl.from_arrow(events.select([c for c in ("event_id", "article_id", "admin1", "event_type")
-                                      if c in events.column_names]))
-    if "admin1" not in ev.columns or "event_type" not in ev.columns:
+    groups = _group_rows(events, previous)
+    if groups is None:
         return None
-    ev = ev.with_row_index("_row").with_columns(_g=pl.struct(pl.col("admin1").fill_null(""),
-                                                              pl.col("event_type").fill_null("")).rank("dense"))
-    prev_members = None
-    if previous is not None and previous.num_rows:
-        p = pl.from_arrow(previous.select(["event_id", "incident_id", "role"]))
-        prev_members = p.filter(pl.col("role").is_null() | (pl.col("role") == "member"))
-        spread = prev_members.join(ev.select(["event_id", "_g"]), on="event_id").group_by("incident_id").agg(
-            pl.col("_g").n_unique().alias("n"))
-        if spread.filter(pl.col("n") > 1).height:
-            return None
-    groups = ev.group_by("_g").agg(pl.col("_row")).sort("_g")
-    art_ids = articles["article_id"].combine_chunks() if articles is not None else None
-    inc_parts, link_parts, assign_parts, claimed, new = [], [], [], {}, {}
-    for g, rows in groups.iter_rows():
-        sub = events.take(pa.array(np.asarray(rows, dtype=np.int64)))
-        sub_articles = articles.filter(pc.is_in(art_ids, value_set=pc.unique(sub["article_id"]))) \
-            if art_ids is not None else articles
-        sub_prev = previous.filter(pc.is_in(previous["event_id"], value_set=sub["event_id"].combine_chunks())) \
-            if previous is not None and previous.num_rows else previous
-        given: dict = {}
-        inc, lnk, asg = _resolve(sub, sub_articles, settings, sub_prev, (), (), reserved_ids, given=given)
+    ids: dict = {"_groups": groups}
+    inc_parts, link_parts, assign_parts = [], [], []
+    for *_, inc, lnk, asg in _each_group(events, articles, settings, previous, reserved_ids, ids):
         inc_parts.append(inc)
         link_parts.append(lnk)
         assign_parts.append(asg)
-        for pid in given.get("claimed", ()):
-            claimed[pid] = g
-        for nid in given.get("new", ()):
-            new.setdefault(nid, []).append(g)
-    # a new id that another group keeps, or that two groups both hand out: resolve in one piece
-    for nid, gs in new.items():
-        if len(gs) > 1 or claimed.get(nid, gs[0]) != gs[0]:
-            return None
-    incidents = pa.concat_tables(inc_parts)
+    if _ids_cross(ids):
+        return None
+    incidents = pa.concat_tables(inc_parts) if inc_parts else _empty_result()[0]
     incidents = incidents.sort_by([("event_date", "ascending"), ("incident_id", "ascending")])  # nulls last
-    links = pa.concat_tables(link_parts)
+    links = pa.concat_tables(link_parts) if link_parts else _empty_result()[1]
     pos = pc.index_in(links["incident_id"], value_set=incidents["incident_id"].combine_chunks())
     links = links.append_column("_pos", pos).sort_by([("_pos", "ascending"), ("role", "ascending"),
                                                       ("event_id", "ascending")]).drop_columns(["_pos"])
-    return incidents, links, pa.concat_tables(assign_parts)
+    return incidents, links, pa.concat_tables(assign_parts) if assign_parts else _empty_result()[2]
+
+
+_ASSIGNMENT_SCHEMA = pa.schema([("event_id", pa.string()), ("cluster", pa.string()), ("incident_id", pa.string())])
+
+
+def _empty_result():
+    return INCIDENTS.arrow_schema.empty_table(), INCIDENT_REPORTS.arrow_schema.empty_table(), \
+        _ASSIGNMENT_SCHEMA.empty_table()
+
+
+# Batches the sorted outputs of resolve_to_files are written in (rows; memory ~ 1 KB per incident row in flight).
+_WRITE_ROWS = 256_000
+
+
+def resolve_to_files(events: pa.Table, articles: pa.Table, settings, previous: pa.Table | None, incidents_path,
+                     links_path, state_path, tmp_dir) -> dict | None:
+    """:func:`_resolve_to_files` with the cyclic garbage collector off (see :func:`_resolve_gc`)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _resolve_to_files(events, articles, settings, previous, incidents_path, links_path, state_path, tmp_dir)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _resolve_to_files(events: pa.Table, articles: pa.Table, settings, previous: pa.Table | None, incidents_path,
+                      links_path, state_path, tmp_dir) -> dict | None:
+    """:func:`resolve_full` (no analyst corrections) written straight to parquet files, with bounded memory: groups are
+    resolved one at a time and each group's incidents, links and state rows go to temporary files at once; DuckDB
+    then writes them out in :func:`resolve`'s order (incidents by event_date, undated last, then incident_id; links
+    by incident, role, event_id; the state in ``events`` order). The files hold exactly the tables resolve_full
+    returns. None (nothing written) when the ids could depend on another group (see :func:`_resolve_by_group`).
+    Returns the row counts."""
+    from pathlib import Path
+
+    import duckdb
+    import numpy as np
+    import polars as pl
+    import pyarrow.parquet as pq
+
+    groups = _group_rows(events, previous)
+    if groups is None:
+        return None
+    tmp = Path(tmp_dir)
+    tmp.mkdir(parents=True, exist_ok=True)
+    parts = {k: tmp / f"_resolve_{k}.parquet" for k in ("inc", "links", "state")}
+    state_schema = STATE_SCHEMA.append(pa.field("_row", pa.int64()))
+    writers = {"inc": pq.ParquetWriter(parts["inc"], INCIDENTS.arrow_schema),
+               "links": pq.ParquetWriter(parts["links"], INCIDENT_REPORTS.arrow_schema),
+               "state": pq.ParquetWriter(parts["state"], state_schema)}
+    ids: dict = {"_groups": groups}
+    try:
+        for rows, sub, sub_articles, inc, lnk, asg in _each_group(events, articles, settings, previous, (), ids):
+            writers["inc"].write_table(inc)
+            writers["links"].write_table(lnk)
+            # the state's rows of this group (a row's hash depends on that row and its article only)
+            art = pl.from_arrow(sub_articles.select([c for c in ARTICLE_COLUMNS if c in sub_articles.column_names]))
+            frame = _report_slice(sub, art).with_columns(_row=pl.Series(rows, dtype=pl.Int64))
+            state = frame.join(pl.from_arrow(asg), on="event_id", how="left").to_arrow()
+            writers["state"].write_table(state.select(state_schema.names).cast(state_schema))
+    finally:
+        for w in writers.values():
+            w.close()
+    try:
+        if _ids_cross(ids):
+            return None
+        con = duckdb.connect()
+        con.execute(f"SET temp_directory = '{tmp / '_duckdb'}'")
+        con.execute("SET preserve_insertion_order = true")
+        inc_q, links_q, state_q = (f"read_parquet('{parts[k]}')" for k in ("inc", "links", "state"))
+        order = "event_date ASC NULLS LAST, incident_id ASC"
+        counts = {}
+        for name, path, schema, query in (
+                ("incidents", incidents_path, INCIDENTS.arrow_schema,
+                 f"SELECT * FROM {inc_q} ORDER BY {order}"),
+                ("incident_reports", links_path, INCIDENT_REPORTS.arrow_schema,
+                 f"SELECT l.* FROM {links_q} l JOIN (SELECT incident_id, row_number() OVER (ORDER BY {order}) AS _pos "
+                 f"FROM {inc_q}) p USING (incident_id) ORDER BY p._pos, l.role, l.event_id"),
+                ("state", state_path, STATE_SCHEMA, f"SELECT * EXCLUDE (_row) FROM {state_q} ORDER BY _row")):
+            n = 0
+            with pq.ParquetWriter(path, schema) as out:
+                reader = con.sql(query).to_arrow_reader(_WRITE_ROWS)
+                for batch in reader:
+                    t = pa.Table.from_batches([batch])
+                    out.write_table(t.select(schema.names).cast(schema))
+                    n += t.num_rows
+            counts[name] = n
+        con.close()
+        return counts
+    finally:
+        for path in parts.values():
+            path.unlink(missing_ok=True)
 
 
 def _group(r: _Report) -> tuple:
@@ -890,6 +1057,7 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
     earliest report is in one of those ranges are returned (and given ids); the others only serve as what summaries
     may cover.
     """
+    events = _plain(events)
     reports = _reports(events, articles)
     day_idx = [r.idx for r in reports if r.precision == "day" and r.day is not None]
     summary_idx = [r.idx for r in reports if r.precision != "day" and r.day is not None]
@@ -952,17 +1120,15 @@ def _resolve(events, articles, settings, previous, force_merge, force_split, res
                     if not inc.values:
                         _describe(reports, inc, settings)
                 index[key].add(k)
-                index[key + (inc.values["place_id"] if geo == 1 else None,)].add(k)
+                if geo == 1:  # a town-level summary only ever covers incidents placed at a named place
+                    index[key + (inc.values["place_id"],)].add(k)
 
     # Each summary is measured against the incidents' own highs; an incident covered by several summaries takes
     # the largest raise any of them gives it (so the order of summaries does not matter).
     standalone = []
     raised: dict[int, int] = {}
-    empty: set[int] = set()
     for members, keys in plans:
-        cand: set[int] = set()
-        for key in keys:
-            cand |= index.get(key, empty)
+        cand = [index[key] for key in keys if key in index]
         covered = _covered(reports, members, daily, cand, inc_geo, settings)
         if covered:
             covered.sort(key=lambda inc: (inc.values["event_date"], reports[inc.members[0]].rank))
@@ -1068,7 +1234,7 @@ def _report_slice(events: pa.Table, art):
     import polars as pl
 
     cols = [c for c in _EVENT_COLUMNS if c in events.column_names]
-    ev = pl.from_arrow(events.select(cols))
+    ev = pl.from_arrow(_plain(events.select(cols)))
     if not isinstance(ev, pl.DataFrame):
         ev = ev.to_frame()
     ev = ev.join(art.rename({c: f"_a_{c}" for c in art.columns if c != "article_id"}), on="article_id", how="left",
