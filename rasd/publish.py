@@ -83,6 +83,23 @@ def fingerprint_key() -> str:
     return h.hexdigest()[:16]
 
 
+def _by_code(t: pa.Table, codes: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
+    """(code, its rows in order) for each distinct code of a batch: one stable sort and one take per batch, then
+    zero-copy slices (a take per code copied the batch's texts once per month it spans)."""
+    if not len(codes):
+        return
+    first = codes[0]
+    if (codes == first).all():  # the usual case for small tables and sorted inputs: no copy at all
+        yield int(first), t
+        return
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    t = t.take(pa.array(order))
+    bounds = np.flatnonzero(sorted_codes[1:] != sorted_codes[:-1]) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(codes)]):
+        yield int(sorted_codes[lo]), t.slice(int(lo), int(hi - lo))
+
+
 def fingerprints(source: Source, writers: "_FileWriters | None" = None, keep: list | None = None) -> dict[str, dict]:
     """{file label: {"rows", "fingerprint"}} of a table: a hash of its rows in order, per file; with ``writers``,
     every file is written in the same pass; with ``keep``, the batches are appended to it while they fit in
@@ -103,8 +120,9 @@ def fingerprints(source: Source, writers: "_FileWriters | None" = None, keep: li
             h, n = acc.get(int(code)) or (hashlib.sha256(), 0)
             h.update(hashes[idx].tobytes())
             acc[int(code)] = (h, n + len(idx))
-            if writers is not None:
-                writers.add(label(int(code)), t.take(pa.array(idx)))
+        if writers is not None:
+            for code, part in _by_code(t, codes):
+                writers.add(label(code), part)
     if writers is not None:
         writers.close()
     return {label(c): {"rows": n, "fingerprint": h.hexdigest()[:32]} for c, (h, n) in sorted(acc.items())}
@@ -116,25 +134,34 @@ class _FileWriters:
     def __init__(self, folder: Path, schema: pa.Schema):
         self.folder, self.schema = folder, schema
         self.buf: dict[str, list[pa.Table]] = {}
+        self.rows: dict[str, int] = {}  # rows and bytes buffered per file
+        self.bytes: dict[str, int] = {}
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.nbytes = 0
+        # long texts (an article's text, an event's evidence) are almost all distinct: a dictionary attempt only
+        # costs time before Parquet falls back to plain encoding (the values read back are the same)
+        self.dictionary = [n for n in schema.names if n not in ("text", "evidence")]
 
     def add(self, name: str, t: pa.Table) -> None:
         self.buf.setdefault(name, []).append(t)
+        self.rows[name] = self.rows.get(name, 0) + t.num_rows
+        self.bytes[name] = self.bytes.get(name, 0) + t.nbytes
         self.nbytes += t.nbytes
-        if sum(x.num_rows for x in self.buf[name]) >= ROW_GROUP_ROWS:
+        if self.rows[name] >= ROW_GROUP_ROWS:
             self._flush(name)
         while self.nbytes > BUFFER_BYTES:
-            self._flush(max(self.buf, key=lambda k: sum(x.nbytes for x in self.buf[k])))
+            self._flush(max(self.buf, key=self.bytes.__getitem__))
 
     def _flush(self, name: str) -> None:
         parts = self.buf.pop(name, [])
+        self.rows.pop(name, None)
+        self.nbytes -= self.bytes.pop(name, 0)
         if not parts:
             return
-        self.nbytes -= sum(x.nbytes for x in parts)
         w = self.writers.get(name)
         if w is None:
-            w = self.writers[name] = pq.ParquetWriter(self.folder / f"{name}.parquet", self.schema, compression="zstd")
+            w = self.writers[name] = pq.ParquetWriter(self.folder / f"{name}.parquet", self.schema, compression="zstd",
+                                                      use_dictionary=self.dictionary)
         w.write_table(pa.concat_tables(parts), row_group_size=ROW_GROUP_ROWS)
 
     def close(self) -> None:
@@ -173,10 +200,15 @@ def write_table_files(name: str, source: Source, staging: Path, previous: Path |
         writers = _FileWriters(folder, schema)
         wanted = set(todo)
         for t, codes in (kept or source()):
-            for code in np.unique(codes):
-                lab = label(int(code))
-                if lab in wanted:
-                    writers.add(lab, t.take(pa.array(np.flatnonzero(codes == code))))
+            hit = np.isin(codes, [c for c in np.unique(codes) if label(int(c)) in wanted])
+            if hit.all():
+                parts = _by_code(t, codes)
+            elif hit.any():
+                parts = _by_code(t.filter(pa.array(hit)), codes[hit])
+            else:
+                continue
+            for code, part in parts:
+                writers.add(label(code), part)
         writers.close()
     if todo:
         for k in todo:  # an empty table, or nothing came for it
