@@ -1485,8 +1485,8 @@ def aggregate(ctx: RunContext, articles_path: Path, events_path: Path, resolved:
     """
     import numpy as np
 
-    from rasd.publish import (BASE_TABLES, PARTITIONS, DatabaseBuilder, build_database, database_key,
-                              fingerprint_key, link_or_copy, previous_partitions, update_database, write_table_files)
+    from rasd.publish import (BASE_TABLES, PARTITIONS, build_database, database_key, fingerprint_key, link_or_copy,
+                              previous_partitions, update_database, write_table_files)
 
     staging = ctx.staging
     if staging.exists():
@@ -1501,40 +1501,28 @@ def aggregate(ctx: RunContext, articles_path: Path, events_path: Path, resolved:
     if prev_parts is None:
         prev = None
     prev_tables = (prev_parts or {}).get("tables", {})
+    sources = _table_sources(articles_path, events_path, resolved, quarantine_paths)
+    files: dict[str, dict] = {}
+    written: dict[str, list[str]] = {}
+    for name in BASE_TABLES:
+        got = write_table_files(name, sources[name], staging, prev, prev_tables.get(name))
+        files[name], written[name] = got["files"], got["written"]
     db_key = database_key(SQL_DIR)
+    built = None
     full_bytes = (prev_parts or {}).get("db_full_bytes") or 0
     # deleted rows leave free blocks that DuckDB reuses only in part: past DB_REBUILD_GROWTH x the size of the last
     # whole build, rasd.duckdb is built whole again (compact) instead of updated
     compact = prev is not None and (prev / DB_NAME).is_file() and (prev / DB_NAME).stat().st_size <= DB_REBUILD_GROWTH * full_bytes
-    update = prev is not None and prev_parts.get("db_key") == db_key and compact
-    # a whole build loads the base tables from the rows as they stream to the table files (no second read)
-    builder = None if update else DatabaseBuilder(staging, ctx.work)
-    sources = _table_sources(articles_path, events_path, resolved, quarantine_paths)
-    files: dict[str, dict] = {}
-    written: dict[str, list[str]] = {}
-    try:
-        for name in BASE_TABLES:
-            got = write_table_files(name, sources[name], staging, prev, prev_tables.get(name),
-                                    builder.sink(name) if builder is not None else None)
-            files[name], written[name] = got["files"], got["written"]
-    except BaseException:
-        if builder is not None:
-            builder.discard()
-        raise
-    if update:
+    how = "updated"
+    if prev is not None and prev_parts.get("db_key") == db_key and compact:
         changes = {n: sorted(set(written[n]) | (set(prev_tables.get(n, {})) - set(files[n]))) for n in BASE_TABLES}
         expected = {n: sum(f["rows"] for f in files[n].values()) for n in BASE_TABLES}
         built = update_database(staging, prev, {n: c for n, c in changes.items() if c}, expected, SQL_DIR, ctx.work)
-        how = "updated"
-        if built is None:  # the update did not give the expected rows: whole, from the files just written
-            built = build_database(staging, {n: sorted((staging / n).glob("*.parquet")) for n in BASE_TABLES},
-                                   SQL_DIR, ctx.work)
-            how = "built"
-    else:
-        built = builder.finish(BASE_TABLES, SQL_DIR)
-        how = "built"
-    if how == "built":
+    if built is None:
+        built = build_database(staging, {n: sorted((staging / n).glob("*.parquet")) for n in BASE_TABLES}, SQL_DIR,
+                               ctx.work)
         full_bytes = (staging / DB_NAME).stat().st_size
+        how = "built"
     for name, t in built.items():
         t = conform(name, t) if name in TABLES else t
         got = write_table_files(name, lambda t=t: iter([(t, np.full(t.num_rows, -1, dtype=np.int64))]), staging, prev,

@@ -32,8 +32,6 @@ BUFFER_BYTES = 256 * 2**20  # bytes of rows buffered across a table's files befo
 KEEP_BYTES = 512 * 2**20  # bytes of a table's rows kept from the fingerprint pass for the write pass; 0–2 GB
 READ_BATCH_ROWS = 32_768  # rows per record batch read from the run's work files; 4k–256k
 DUCKDB_MEMORY_LIMIT = "1GB"  # DuckDB's own memory cap while it builds or updates rasd.duckdb (it spills beyond)
-DUCKDB_THREADS = 1  # DuckDB threads building/updating rasd.duckdb; 1–cores. One thread: ~40 % less CPU for the same
-#                    wall time on 2 cores (parallel table loads compress and merge row groups twice), less memory
 BASE_TABLES = ("articles", "article_texts", "events", "incidents", "incident_reports", "quarantine")
 UNDATED, WHOLE = "undated", "all"
 
@@ -102,17 +100,13 @@ def _by_code(t: pa.Table, codes: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
         yield int(sorted_codes[lo]), t.slice(int(lo), int(hi - lo))
 
 
-def fingerprints(source: Source, writers: "_FileWriters | None" = None, keep: list | None = None,
-                 sink: Callable[[pa.Table], None] | None = None) -> dict[str, dict]:
+def fingerprints(source: Source, writers: "_FileWriters | None" = None, keep: list | None = None) -> dict[str, dict]:
     """{file label: {"rows", "fingerprint"}} of a table: a hash of its rows in order, per file; with ``writers``,
     every file is written in the same pass; with ``keep``, the batches are appended to it while they fit in
-    KEEP_BYTES (else it is emptied), so that a second pass need not read them again; ``sink`` gets every batch
-    (the rows of all the table's files, e.g. for rasd.duckdb)."""
+    KEEP_BYTES (else it is emptied), so that a second pass need not read them again."""
     acc: dict[int, tuple] = {}
     kept = 0
     for t, codes in source():
-        if sink is not None:
-            sink(t)
         if keep is not None and kept >= 0:
             kept += t.nbytes
             if kept <= KEEP_BYTES:
@@ -185,18 +179,16 @@ def link_or_copy(src: Path, dst: Path) -> None:
         shutil.copy2(src, dst)
 
 
-def write_table_files(name: str, source: Source, staging: Path, previous: Path | None, prev_files: dict | None,
-                      sink: Callable[[pa.Table], None] | None = None) -> dict:
+def write_table_files(name: str, source: Source, staging: Path, previous: Path | None, prev_files: dict | None) -> dict:
     """Write table ``name`` into ``staging/name/`` one file per label; files whose fingerprint equals the previous
-    publication's are hard-linked from it; ``sink`` gets every row once (``fingerprints``).
-    Returns {"files": {label: {rows, fingerprint}}, "written": [labels]}."""
+    publication's are hard-linked from it. Returns {"files": {label: {rows, fingerprint}}, "written": [labels]}."""
     schema = TABLES[name].arrow_schema
     folder = staging / name
     folder.mkdir(parents=True, exist_ok=True)
     prev_files = prev_files or {}
     one_pass = previous is None or not prev_files  # nothing to reuse: fingerprint and write in one pass
     kept: list = []
-    files = fingerprints(source, _FileWriters(folder, schema) if one_pass else None, None if one_pass else kept, sink)
+    files = fingerprints(source, _FileWriters(folder, schema) if one_pass else None, None if one_pass else kept)
     if not files:  # an empty table still has one (empty) file, so readers see its columns
         files = {WHOLE: {"rows": 0, "fingerprint": ""}}
     same = {k for k, v in files.items() if not one_pass and prev_files.get(k) == v
@@ -257,7 +249,6 @@ def _connect(db: Path, temp: Path | None):
 
     con = duckdb.connect(str(db))
     con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
-    con.execute(f"SET threads = {int(DUCKDB_THREADS)}")
     con.execute("SET preserve_insertion_order = false")
     if temp is not None:
         con.execute(f"SET temp_directory = '{_sql_str(str(temp))}'")
@@ -308,49 +299,6 @@ def _sql_outputs(con, sql_dir: Path, create: bool) -> dict[str, pa.Table]:
         elif create:
             con.execute(f'CREATE VIEW "{name}" AS {body}')
     return built
-
-
-class DatabaseBuilder:
-    """staging/rasd.duckdb built whole from the rows as they stream by (``write_table_files``' sink): the base
-    tables are loaded from the same Arrow batches the table files are written from, not read back from the
-    (zstd) files. ``finish`` adds the sql/ outputs and returns them, as ``build_database`` does."""
-
-    def __init__(self, staging: Path, temp: Path | None = None):
-        self.db = staging / DB_NAME
-        self.db.unlink(missing_ok=True)
-        self.con = _connect(self.db, temp)
-        self.made: set[str] = set()
-
-    def sink(self, name: str) -> Callable[[pa.Table], None]:
-        def add(t: pa.Table) -> None:
-            self.con.register("_src", t)
-            if name in self.made:
-                self.con.execute(f'INSERT INTO "{name}" SELECT * FROM _src')
-            else:
-                self.con.execute(f'CREATE TABLE "{name}" AS SELECT * FROM _src')
-                self.made.add(name)
-            self.con.unregister("_src")
-        return add
-
-    def finish(self, names, sql_dir: Path) -> dict[str, pa.Table]:
-        try:
-            for name in names:  # a table no row came for still exists, with its columns
-                if name not in self.made:
-                    self.sink(name)(TABLES[name].arrow_schema.empty_table())
-            built = _sql_outputs(self.con, sql_dir, create=True)
-            self.con.execute("CHECKPOINT")
-            return built
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        if self.con is not None:
-            self.con.close()
-            self.con = None
-
-    def discard(self) -> None:
-        self.close()
-        self.db.unlink(missing_ok=True)
 
 
 def _row_ids(t: pa.Table) -> np.ndarray:
