@@ -26,6 +26,7 @@ from rasd.warehouse import DB_NAME, PUBLISHED_TABLES, Layout
 
 KEEP_PUBLICATIONS = 3  # publications kept on disk (current + previous); 2–10
 PARTITIONS = "partitions.json"  # publication cache: every table file's rows and content fingerprint
+ROW_IDS = "row_ids"  # publication cache folder: <table>/<file label>.npy, the 128-bit id of each row of that file
 LAYOUT_VERSION = "month-files-1"  # part of the fingerprints' key: a new layout rewrites everything once
 ROW_GROUP_ROWS = 65_536  # rows per Parquet row group written; 10k–1M (larger: fewer, bigger reads for BI tools)
 BUFFER_BYTES = 256 * 2**20  # bytes of rows buffered across a table's files before the largest is flushed; 64 MB–2 GB
@@ -73,6 +74,21 @@ def row_hashes(t: pa.Table, seed: int = 11) -> np.ndarray:
     return pl.from_arrow(t).hash_rows(seed=seed).to_numpy()
 
 
+_ID_SEED = 202  # second seed of a row id; the first is row_hashes' default (the fingerprint's hash, reused)
+
+
+def _hashes_and_ids(t: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(``row_hashes(t)``, ``_row_ids(t)``) with one conversion to polars."""
+    import polars as pl
+
+    if not t.num_rows:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype="S16")
+    df = pl.from_arrow(t)
+    h = df.hash_rows(seed=11).to_numpy()
+    both = np.stack([h, df.hash_rows(seed=_ID_SEED).to_numpy()], axis=1)
+    return h, np.ascontiguousarray(both).view("S16").ravel()
+
+
 def fingerprint_key() -> str:
     """What a fingerprint depends on besides the rows: the layout, the contract and the hash function."""
     import polars
@@ -83,10 +99,29 @@ def fingerprint_key() -> str:
     return h.hexdigest()[:16]
 
 
-def fingerprints(source: Source, writers: "_FileWriters | None" = None, keep: list | None = None) -> dict[str, dict]:
+def _by_code(t: pa.Table, codes: np.ndarray) -> Iterator[tuple[int, pa.Table]]:
+    """(code, its rows in order) for each distinct code of a batch: one stable sort and one take per batch, then
+    zero-copy slices (a take per code copied the batch's texts once per month it spans)."""
+    if not len(codes):
+        return
+    first = codes[0]
+    if (codes == first).all():  # the usual case for small tables and sorted inputs: no copy at all
+        yield int(first), t
+        return
+    order = np.argsort(codes, kind="stable")
+    sorted_codes = codes[order]
+    t = t.take(pa.array(order))
+    bounds = np.flatnonzero(sorted_codes[1:] != sorted_codes[:-1]) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(codes)]):
+        yield int(sorted_codes[lo]), t.slice(int(lo), int(hi - lo))
+
+
+def fingerprints(source: Source, writers: "_FileWriters | None" = None, keep: list | None = None,
+                 ids: dict | None = None) -> dict[str, dict]:
     """{file label: {"rows", "fingerprint"}} of a table: a hash of its rows in order, per file; with ``writers``,
     every file is written in the same pass; with ``keep``, the batches are appended to it while they fit in
-    KEEP_BYTES (else it is emptied), so that a second pass need not read them again."""
+    KEEP_BYTES (else it is emptied), so that a second pass need not read them again; with ``ids``, it gets
+    {label: [row id arrays, in file order]} (``_row_ids``, for rasd.duckdb updates)."""
     acc: dict[int, tuple] = {}
     kept = 0
     for t, codes in source():
@@ -97,14 +132,20 @@ def fingerprints(source: Source, writers: "_FileWriters | None" = None, keep: li
             else:
                 keep.clear()
                 kept = -1
-        hashes = row_hashes(t)
+        if ids is not None:
+            hashes, row_ids = _hashes_and_ids(t)
+        else:
+            hashes = row_hashes(t)
         for code in np.unique(codes):
             idx = np.flatnonzero(codes == code)
             h, n = acc.get(int(code)) or (hashlib.sha256(), 0)
             h.update(hashes[idx].tobytes())
             acc[int(code)] = (h, n + len(idx))
-            if writers is not None:
-                writers.add(label(int(code)), t.take(pa.array(idx)))
+            if ids is not None:
+                ids.setdefault(label(int(code)), []).append(row_ids[idx])
+        if writers is not None:
+            for code, part in _by_code(t, codes):
+                writers.add(label(code), part)
     if writers is not None:
         writers.close()
     return {label(c): {"rows": n, "fingerprint": h.hexdigest()[:32]} for c, (h, n) in sorted(acc.items())}
@@ -116,25 +157,34 @@ class _FileWriters:
     def __init__(self, folder: Path, schema: pa.Schema):
         self.folder, self.schema = folder, schema
         self.buf: dict[str, list[pa.Table]] = {}
+        self.rows: dict[str, int] = {}  # rows and bytes buffered per file
+        self.bytes: dict[str, int] = {}
         self.writers: dict[str, pq.ParquetWriter] = {}
         self.nbytes = 0
+        # long texts (an article's text, an event's evidence) are almost all distinct: a dictionary attempt only
+        # costs time before Parquet falls back to plain encoding (the values read back are the same)
+        self.dictionary = [n for n in schema.names if n not in ("text", "evidence")]
 
     def add(self, name: str, t: pa.Table) -> None:
         self.buf.setdefault(name, []).append(t)
+        self.rows[name] = self.rows.get(name, 0) + t.num_rows
+        self.bytes[name] = self.bytes.get(name, 0) + t.nbytes
         self.nbytes += t.nbytes
-        if sum(x.num_rows for x in self.buf[name]) >= ROW_GROUP_ROWS:
+        if self.rows[name] >= ROW_GROUP_ROWS:
             self._flush(name)
         while self.nbytes > BUFFER_BYTES:
-            self._flush(max(self.buf, key=lambda k: sum(x.nbytes for x in self.buf[k])))
+            self._flush(max(self.buf, key=self.bytes.__getitem__))
 
     def _flush(self, name: str) -> None:
         parts = self.buf.pop(name, [])
+        self.rows.pop(name, None)
+        self.nbytes -= self.bytes.pop(name, 0)
         if not parts:
             return
-        self.nbytes -= sum(x.nbytes for x in parts)
         w = self.writers.get(name)
         if w is None:
-            w = self.writers[name] = pq.ParquetWriter(self.folder / f"{name}.parquet", self.schema, compression="zstd")
+            w = self.writers[name] = pq.ParquetWriter(self.folder / f"{name}.parquet", self.schema, compression="zstd",
+                                                      use_dictionary=self.dictionary)
         w.write_table(pa.concat_tables(parts), row_group_size=ROW_GROUP_ROWS)
 
     def close(self) -> None:
@@ -161,7 +211,8 @@ def write_table_files(name: str, source: Source, staging: Path, previous: Path |
     prev_files = prev_files or {}
     one_pass = previous is None or not prev_files  # nothing to reuse: fingerprint and write in one pass
     kept: list = []
-    files = fingerprints(source, _FileWriters(folder, schema) if one_pass else None, None if one_pass else kept)
+    ids: dict[str, list] = {}
+    files = fingerprints(source, _FileWriters(folder, schema) if one_pass else None, None if one_pass else kept, ids)
     if not files:  # an empty table still has one (empty) file, so readers see its columns
         files = {WHOLE: {"rows": 0, "fingerprint": ""}}
     same = {k for k, v in files.items() if not one_pass and prev_files.get(k) == v
@@ -169,14 +220,29 @@ def write_table_files(name: str, source: Source, staging: Path, previous: Path |
     todo = [k for k in files if k not in same]
     for k in same:
         link_or_copy(previous / name / f"{k}.parquet", folder / f"{k}.parquet")
+    # each file's row ids, kept with the publication (the next run's rasd.duckdb update reads them, not the rows)
+    id_dir = staging / "_cache" / ROW_IDS / name
+    id_dir.mkdir(parents=True, exist_ok=True)
+    for k in files:
+        prev_ids = previous / "_cache" / ROW_IDS / name / f"{k}.npy" if previous is not None else None
+        if k in same and prev_ids is not None and prev_ids.is_file():
+            link_or_copy(prev_ids, id_dir / f"{k}.npy")
+        else:
+            np.save(id_dir / f"{k}.npy", np.concatenate(ids.get(k) or [np.empty(0, dtype="S16")]))
+    del ids
     if todo and not one_pass:
         writers = _FileWriters(folder, schema)
         wanted = set(todo)
         for t, codes in (kept or source()):
-            for code in np.unique(codes):
-                lab = label(int(code))
-                if lab in wanted:
-                    writers.add(lab, t.take(pa.array(np.flatnonzero(codes == code))))
+            hit = np.isin(codes, [c for c in np.unique(codes) if label(int(c)) in wanted])
+            if hit.all():
+                parts = _by_code(t, codes)
+            elif hit.any():
+                parts = _by_code(t.filter(pa.array(hit)), codes[hit])
+            else:
+                continue
+            for code, part in parts:
+                writers.add(label(code), part)
         writers.close()
     if todo:
         for k in todo:  # an empty table, or nothing came for it
@@ -271,10 +337,7 @@ def _sql_outputs(con, sql_dir: Path, create: bool) -> dict[str, pa.Table]:
 
 def _row_ids(t: pa.Table) -> np.ndarray:
     """128 bits per row over all its columns (two seeded row hashes), as 16-byte strings numpy can match."""
-    if not t.num_rows:
-        return np.empty(0, dtype="S16")
-    both = np.stack([row_hashes(t, seed=101), row_hashes(t, seed=202)], axis=1)
-    return np.ascontiguousarray(both).view("S16").ravel()
+    return _hashes_and_ids(t)[1]
 
 
 def _member(ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
@@ -285,29 +348,53 @@ def _member(ids: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
     return sorted_ids[at] == ids
 
 
+def _file_ids(p: Path) -> np.ndarray | None:
+    """The cached row ids of a published table file (``ROW_IDS``), when they are there and match its row count."""
+    f = p.parent.parent / "_cache" / ROW_IDS / p.parent.name / f"{p.stem}.npy"
+    if not f.is_file():
+        return None
+    try:
+        got = np.load(f)
+    except (OSError, ValueError):
+        return None
+    return got if got.dtype == np.dtype("S16") and len(got) == pq.read_metadata(p).num_rows else None
+
+
 def row_changes(name: str, old_files: list[Path], new_files: list[Path]) -> tuple[pa.Table, pa.Table]:
     """(keys of the rows to delete, rows to insert) that turn the rows of ``old_files`` into those of ``new_files``:
     rows found (every column equal) on both sides are left alone, so a month file that gained one row costs one
-    insert, not the month. Reads only the changed files, one at a time; keeps their row ids, the old rows' keys and
-    the rows to insert."""
+    insert, not the month. Row ids come from each publication's cache (``ROW_IDS``; hashed from the rows when
+    missing), so an old file is read only for the keys of rows it loses, a new one only for rows it gains; one
+    file at a time. Keeps the row ids, the keys to delete and the rows to insert."""
     key = list(TABLES[name].key)
-    old_ids, old_keys = [np.empty(0, dtype="S16")], [TABLES[name].arrow_schema.empty_table().select(key)]
-    for p in old_files:
-        if p.is_file():
-            t = conform(name, pq.read_table(p))
-            old_ids.append(_row_ids(t))
-            old_keys.append(t.select(key))
-    old = np.concatenate(old_ids)
-    old_sorted = np.sort(old)
-    new_ids, inserts = [np.empty(0, dtype="S16")], [TABLES[name].arrow_schema.empty_table()]
-    for p in new_files:
-        if p.is_file():
-            t = conform(name, pq.read_table(p))
-            ids = _row_ids(t)
-            new_ids.append(ids)
-            inserts.append(t.filter(pa.array(~_member(ids, old_sorted))))
-    gone = pa.concat_tables(old_keys).filter(pa.array(~_member(old, np.sort(np.concatenate(new_ids)))))
-    return gone, pa.concat_tables(inserts)
+    schema = TABLES[name].arrow_schema
+
+    def ids_of(p: Path) -> tuple[np.ndarray, pa.Table | None]:
+        got = _file_ids(p)
+        if got is not None:
+            return got, None
+        t = conform(name, pq.read_table(p))
+        return _row_ids(t), t
+
+    old = [(p, *ids_of(p)) for p in old_files if p.is_file()]
+    new = [(p, *ids_of(p)) for p in new_files if p.is_file()]
+    old_sorted = np.sort(np.concatenate([i for _, i, _ in old] or [np.empty(0, dtype="S16")]))
+    new_sorted = np.sort(np.concatenate([i for _, i, _ in new] or [np.empty(0, dtype="S16")]))
+    key_schema = pa.schema([schema.field(k) for k in key])
+    gone, inserts = [key_schema.empty_table()], [schema.empty_table()]
+    for p, ids, t in old:
+        lost = ~_member(ids, new_sorted)
+        if lost.any():
+            t = t.select(key) if t is not None else pq.read_table(p, columns=key)
+            t = pa.Table.from_arrays([t[k].cast(key_schema.field(k).type) for k in key], schema=key_schema)
+            gone.append(t.filter(pa.array(lost)))
+    del old
+    for p, ids, t in new:
+        add = ~_member(ids, old_sorted)
+        if add.any():
+            t = t if t is not None else conform(name, pq.read_table(p))
+            inserts.append(t.filter(pa.array(add)))
+    return pa.concat_tables(gone), pa.concat_tables(inserts)
 
 
 def update_database(staging: Path, previous: Path, changes: dict[str, list[str]], expected_rows: dict[str, int],

@@ -299,3 +299,86 @@ def test_row_changes_pairs_rows_across_files():
                                         [d / "new-01.parquet", d / "new-02.parquet"])
         assert gone.column_names == ["incident_id"] and gone["incident_id"].to_pylist() == ["i000", "i003"]
         assert new["incident_id"].to_pylist() == ["i003", "i000"] and new["fatalities_best"].to_pylist() == [7, 2]
+
+
+def test_a_batch_is_split_by_file_in_order():
+    """``_by_code`` gives each file's rows in reading order, as one take per code did (codes interleaved)."""
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    codes = rng.choice([0, 202401, 202402, 202405], size=500)
+    t = pa.table({"i": np.arange(500), "s": [f"r{i}" for i in range(500)]})
+    got = {code: part for code, part in publish._by_code(t, codes)}
+    assert sorted(got) == sorted(set(codes.tolist()))
+    for code, part in got.items():
+        assert part.equals(t.take(pa.array(np.flatnonzero(codes == code)))), code
+    assert [c for c, _ in publish._by_code(t, np.full(500, 7))] == [7]  # one file: the batch itself
+
+
+def test_each_file_keeps_its_row_ids_and_the_update_reads_only_what_changed(published, monkeypatch):
+    """Every published file has its row ids in the publication's cache (linked when the file is linked); the
+    next update takes them instead of hashing, reads an old file only for the keys of rows it lost, and its
+    result equals the update made by hashing every changed file (ids cache removed) and a full rebuild."""
+    import numpy as np
+
+    from rasd.schema import conform
+
+    prev = Layout(published).current_publication()
+    for name in PUBLISHED_TABLES:
+        for f in (prev / name).glob("*.parquet"):
+            ids = np.load(prev / "_cache" / publish.ROW_IDS / name / f"{f.stem}.npy")
+            assert (ids == publish._row_ids(conform(name, pq.read_table(f)))).all(), (name, f.name)
+    reads = []
+    real_read = pq.read_table
+
+    def spy(path, *a, **kw):
+        reads.append((Path(path), kw.get("columns")))
+        return real_read(path, *a, **kw)
+
+    monkeypatch.setattr(publish.pq, "read_table", spy)
+    hashed = []
+    real_ids = publish._row_ids
+    monkeypatch.setattr(publish, "_row_ids", lambda t: hashed.append(t.num_rows) or real_ids(t))
+    inc = _ctx(published, "20240502T000000Z-kkkkkk")
+    _work(inc, 46, changed_incident=3)
+    agg = _aggregate(inc)
+    assert agg["database"] == "updated" and not hashed  # every id came from a cache
+    old_reads = [(p, c) for p, c in reads if prev in p.parents]
+    assert old_reads and all(c == list(TABLES[p.parent.name].key) for p, c in old_reads)  # keys only
+    assert {p.parent.name for p, _ in old_reads} == {"incidents"}  # the only base table that lost a row
+    staged = Path(agg["staging"])
+    for name in ("events", "incidents"):
+        for f in (staged / name).glob("*.parquet"):
+            ids = staged / "_cache" / publish.ROW_IDS / name / f"{f.stem}.npy"
+            assert ids.is_file(), (name, f.name)
+            if (prev / name / f.name).exists() and f.stat().st_ino == (prev / name / f.name).stat().st_ino:
+                assert ids.stat().st_ino == (prev / "_cache" / publish.ROW_IDS / name / ids.name).stat().st_ino
+    monkeypatch.undo()
+    # the same update hashing the rows (no ids cache) and a full rebuild give the same publication
+    shutil.rmtree(prev / "_cache" / publish.ROW_IDS)
+    again = _ctx(published, "20240502T000000Z-llllll")
+    for f in inc.work.glob("*.parquet"):
+        shutil.copy2(f, again.work / f.name)
+    hashed_agg = _aggregate(again)
+    assert hashed_agg["database"] == "updated"
+    _same_publication(staged, Path(hashed_agg["staging"]))
+    full = _ctx(published, "20240502T000000Z-mmmmmm")
+    for f in inc.work.glob("*.parquet"):
+        shutil.copy2(f, full.work / f.name)
+    _same_publication(staged, Path(_aggregate(full, incremental=False)["staging"]))
+
+
+def test_stale_row_ids_are_not_trusted(tmp_path):
+    """An ids file whose length does not match its table file is ignored (the rows are hashed instead)."""
+    import numpy as np
+
+    pub = tmp_path / "pub"
+    (pub / "incidents").mkdir(parents=True)
+    (pub / "_cache" / publish.ROW_IDS / "incidents").mkdir(parents=True)
+    t = to_arrow("incidents", [_incident(i, dt.date(2024, 1, 5)) for i in range(3)])
+    pq.write_table(t, pub / "incidents" / "2024-01.parquet")
+    ids = publish._row_ids(t)
+    np.save(pub / "_cache" / publish.ROW_IDS / "incidents" / "2024-01.npy", ids[:2])
+    assert publish._file_ids(pub / "incidents" / "2024-01.parquet") is None
+    np.save(pub / "_cache" / publish.ROW_IDS / "incidents" / "2024-01.npy", ids)
+    assert (publish._file_ids(pub / "incidents" / "2024-01.parquet") == ids).all()
