@@ -111,7 +111,7 @@ def compiled_twin(name: str, path: str):
     """The compiled build of module ``name`` (``<package>._cy_<module>``, made by setup.py with Cython from this
     very source), or None when it is not built or was built from another version of the source: a stale
     build is never used. The pure module then replaces itself with it in ``sys.modules`` (same code, same
-    results, ~2x fewer instructions); tests/test_twins.py checks that both give the same events."""
+    results, fewer interpreter instructions); tests/test_twins.py checks that both give the same events."""
     pkg, _, mod = name.rpartition(".")
     if mod.startswith("_cy_") or not pkg:
         return None  # this is the twin itself
