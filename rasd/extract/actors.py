@@ -10,13 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import operator
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from rasd.extract.common import PROCLITICS, fast_init, new_automaton, word_hits
+from rasd.extract.common import PROCLITICS, compiled_twin, fast_init, new_automaton, word_hits
 from rasd.text.normalize import normalize
 
 ACTORS_YAML = Path(__file__).resolve().parent.parent / "data" / "actors.yaml"
@@ -162,3 +163,10 @@ _new_mention = fast_init(ActorMention)
 
 def _key_len(value) -> int:
     return len(value[0])
+
+
+# The compiled build of this module (setup.py, Cython pure-Python mode), when built from this very source,
+# replaces it for every importer (rasd.extract.common.compiled_twin).
+_twin = compiled_twin(__name__, __file__)
+if _twin is not None:
+    sys.modules[__name__] = _twin

@@ -1,7 +1,11 @@
 """Small helpers shared by the extractors."""
 from __future__ import annotations
 
+import hashlib
+import importlib
+import logging
 from dataclasses import fields
+from pathlib import Path
 
 try:  # the compiled scanner (rasd/_acscan.c, built by `pip install -e .`); same results as pyahocorasick
     from rasd._acscan import Automaton as _Automaton
@@ -95,3 +99,30 @@ def proclitic_before(text: str, start: int, end: int, max_len: int = 4) -> str |
     if prefix not in PROCLITICS or (ws > 0 and isalpha(text[ws - 1])):
         return None
     return prefix
+
+
+# ------------------------------------------------------------------------------------------ compiled twins
+def source_digest(path) -> str:
+    """sha256 of a module's source file: what a compiled twin was built from (setup.py records it)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def compiled_twin(name: str, path: str):
+    """The compiled build of module ``name`` (``<package>._cy_<module>``, made by setup.py with Cython from this
+    very source), or None when it is not built or was built from another version of the source: a stale
+    build is never used. The pure module then replaces itself with it in ``sys.modules`` (same code, same
+    results, fewer interpreter instructions); tests/test_twins.py checks that both give the same events."""
+    pkg, _, mod = name.rpartition(".")
+    if mod.startswith("_cy_") or not pkg:
+        return None  # this is the twin itself
+    try:
+        twin = importlib.import_module(f"{pkg}._cy_{mod}")
+    except ImportError:
+        return None
+    built_from = getattr(twin, "_BUILT_FROM", None)
+    if built_from != source_digest(path):
+        logging.getLogger(__name__).warning(
+            "%s: the compiled build is stale (source changed since it was built): running the pure module; "
+            "rebuild with `make` or `python setup.py build_ext --inplace`", name)
+        return None
+    return twin

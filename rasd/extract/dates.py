@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
 import yaml
 
-from rasd.extract.common import new_automaton
+from rasd.extract.common import compiled_twin, new_automaton
 
 __all__ = ["DateMention", "find_dates", "load_lexicon"]
 
@@ -675,3 +676,10 @@ def find_dates(folded: str, published_at: dt.date | None, ref: dt.date | None = 
         DateMention(r.start, r.end, folded[r.start : r.end], r.date, r.precision, r.kind, r.year_explicit)
         for r in _scan(folded, published_at, ref)
     ]
+
+
+# The compiled build of this module (setup.py, Cython pure-Python mode), when built from this very source,
+# replaces it for every importer (rasd.extract.common.compiled_twin).
+_twin = compiled_twin(__name__, __file__)
+if _twin is not None:
+    sys.modules[__name__] = _twin

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import operator
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import yaml
 
-from rasd.extract.common import new_automaton, word_hits
+from rasd.extract.common import compiled_twin, new_automaton, word_hits
 from rasd.schema import ACLED_TAXONOMY
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "event_types.yaml"
@@ -251,3 +252,10 @@ def classify(
 def _attack_word(lex: TypeLexicon, by_kind: dict) -> bool:
     """A killing-method word (assassination, gunfire, execution) rather than a bare casualty noun."""
     return any(lex.groups[h.group].prio >= 40 for h in by_kind.get("outcome", []))
+
+
+# The compiled build of this module (setup.py, Cython pure-Python mode), when built from this very source,
+# replaces it for every importer (rasd.extract.common.compiled_twin).
+_twin = compiled_twin(__name__, __file__)
+if _twin is not None:
+    sys.modules[__name__] = _twin

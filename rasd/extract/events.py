@@ -57,12 +57,14 @@ import functools
 import hashlib
 import logging
 import re
+import sys
 from dataclasses import dataclass, field
 
+from rasd.extract.common import compiled_twin
 from rasd.extract.event_types import TypeLexicon, classify
 from rasd.text.normalize import fold
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("rasd.extract.events")  # the same name when the compiled twin runs
 
 _QUAL_RANK = {"exact": 0, "about": 1, "at_least": 2, "more_than": 3, "vague": 4}
 _PLACE_RANK = {"neighbourhood": 0, "village": 1, "town": 1, "city": 2, "camp": 1, "site": 1, "landmark": 1,
@@ -1363,3 +1365,10 @@ def _is_qualifier(p, others) -> bool:
                 return True
         # A city named right after a village as its qualifier ("قرية X التابعة لمدينة Y", "X قرب Y").
     return False
+
+
+# The compiled build of this module (setup.py, Cython pure-Python mode), when built from this very source,
+# replaces it for every importer (rasd.extract.common.compiled_twin).
+_twin = compiled_twin(__name__, __file__)
+if _twin is not None:
+    sys.modules[__name__] = _twin
