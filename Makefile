@@ -16,7 +16,8 @@ venv: $(STAMP)
 
 # The environment is created from the committed lock, then rasd itself is installed without deps.
 $(STAMP): requirements.lock pyproject.toml setup.py rasd/_acscan.c rasd/_casscan.c \
-          rasd/extract/events.py rasd/extract/dates.py rasd/extract/event_types.py rasd/extract/actors.py
+          rasd/extract/events.py rasd/extract/dates.py rasd/extract/event_types.py rasd/extract/actors.py \
+          rasd/extract/places.py rasd/extract/casualties.py rasd/extract/numbers.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .

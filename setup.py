@@ -17,7 +17,7 @@ from pathlib import Path
 from setuptools import Extension, setup
 
 # Modules of rasd/extract compiled as twins (the sentence loop and the finders it calls most).
-TWINS = ("events", "dates", "event_types", "actors")
+TWINS = ("events", "dates", "event_types", "actors", "places", "casualties", "numbers")
 # Generated twin sources (source + its digest) live under build/, never in the package.
 _GEN = Path("build") / "cython" / "rasd" / "extract"
 

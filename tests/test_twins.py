@@ -19,7 +19,7 @@ import pytest
 from rasd.extract.common import compiled_twin, source_digest
 
 ROOT = Path(__file__).resolve().parent.parent
-TWINS = ("events", "dates", "event_types", "actors")  # = setup.py TWINS
+TWINS = ("events", "dates", "event_types", "actors", "places", "casualties", "numbers")  # = setup.py TWINS
 
 
 def _built() -> list[str]:

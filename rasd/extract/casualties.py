@@ -51,13 +51,14 @@ from __future__ import annotations
 
 import operator
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import compress
 
 import yaml
 
-from rasd.extract.common import fast_init, new_automaton
+from rasd.extract.common import compiled_twin, fast_init, new_automaton
 from rasd.extract.numbers import _FORM, DATA_DIR, FormCache, NumTok, number_lexicon, scan_numbers, tokenize
 from rasd.text.normalize import normalize
 
@@ -1053,3 +1054,10 @@ def _count_noun(t, trig, definite, toks, analyses, lex, num_end, ends_at, fig_at
     if cnt is None and _analyse(toks[t][2])[3] in lex.figure_only:
         return
     emit(kind, cnt, "exact" if cnt else "vague", t, t, t, trig_i=t)
+
+
+# The compiled build of this module (setup.py, Cython pure-Python mode), when built from this very source,
+# replaces it for every importer (rasd.extract.common.compiled_twin).
+_twin = compiled_twin(__name__, __file__)
+if _twin is not None:
+    sys.modules[__name__] = _twin

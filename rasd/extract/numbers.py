@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import operator
 import re
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import compress
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import yaml
 
-from rasd.extract.common import fast_init
+from rasd.extract.common import compiled_twin, fast_init
 from rasd.text.normalize import normalize
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -449,3 +450,10 @@ def parse_number_words(text: str) -> int | None:
     if pw is None or pw[1] != len(toks) - 1:
         return None
     return pw[0]
+
+
+# The compiled build of this module (setup.py, Cython pure-Python mode), when built from this very source,
+# replaces it for every importer (rasd.extract.common.compiled_twin).
+_twin = compiled_twin(__name__, __file__)
+if _twin is not None:
+    sys.modules[__name__] = _twin

@@ -14,13 +14,14 @@ import functools
 import math
 import operator
 import re
+import sys
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
-from rasd.extract.common import PROCLITICS, fast_init, new_automaton, word_hits
+from rasd.extract.common import PROCLITICS, compiled_twin, fast_init, new_automaton, word_hits
 from rasd.text.normalize import normalize
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -893,3 +894,10 @@ def _generic_countryside(gaz: Gazetteer, r: _Raw, raws: list[_Raw], sure, hint, 
 
 def _locates_accepted(raws: list[_Raw], r: _Raw) -> bool:
     return any(o.locator is r and o.accepted for o in raws)
+
+
+# The compiled build of this module (setup.py, Cython pure-Python mode), when built from this very source,
+# replaces it for every importer (rasd.extract.common.compiled_twin).
+_twin = compiled_twin(__name__, __file__)
+if _twin is not None:
+    sys.modules[__name__] = _twin
