@@ -959,6 +959,9 @@ def _empty_result():
 _WRITE_ROWS = 256_000
 
 
+_SORT_MEMORY = "1GB"  # DuckDB memory for ordering the streamed outputs; 0.5–4 GB (1M articles: ~3.4M rows)
+
+
 def resolve_to_files(events: pa.Table, articles: pa.Table, settings, previous: pa.Table | None, incidents_path,
                      links_path, state_path, tmp_dir) -> dict | None:
     """:func:`_resolve_to_files` with the cyclic garbage collector off (see :func:`_resolve_gc`)."""
@@ -1015,6 +1018,7 @@ def _resolve_to_files(events: pa.Table, articles: pa.Table, settings, previous: 
         con = duckdb.connect()
         con.execute(f"SET temp_directory = '{tmp / '_duckdb'}'")
         con.execute("SET preserve_insertion_order = true")
+        con.execute(f"SET memory_limit = '{_SORT_MEMORY}'")  # the sorts spill to temp_directory beyond it
         inc_q, links_q, state_q = (f"read_parquet('{parts[k]}')" for k in ("inc", "links", "state"))
         order = "event_date ASC NULLS LAST, incident_id ASC"
         counts = {}
