@@ -432,12 +432,7 @@ def _validate(views: dict, suites: dict[str, dict], levels: tuple[str, ...], doc
             else:
                 merged["results"] += part_json["results"]
         merged["results"].sort(key=lambda r: order.get(((r.get("expectation_config") or {}).get("meta") or {}).get("name"), 0))
-        stats = merged.setdefault("statistics", {})
-        n_ok = sum(bool(r.get("success")) for r in merged["results"])
-        stats.update(evaluated_expectations=len(merged["results"]), successful_expectations=n_ok,
-                     unsuccessful_expectations=len(merged["results"]) - n_ok,
-                     success_percent=100.0 * n_ok / len(merged["results"]) if merged["results"] else None)
-        merged["success"] = n_ok == len(merged["results"])
+        _restate(merged)
         merged.setdefault("meta", {})["rasd_batches"] = [f"{b}, {tag}" for b in batches] if tag else batches
         results[name] = merged
     if docs_dir is not None and gx_context is None:
@@ -1033,13 +1028,18 @@ def _merge_results(results: dict, more: dict) -> None:
             if "rasd_rows" in ra and "rasd_rows" in rb:
                 for key in ("validated", "unexpected", "gx_batch_rows"):
                     ra["rasd_rows"][key] = int(ra["rasd_rows"][key]) + int(rb["rasd_rows"][key])
-        stats = merged.setdefault("statistics", {})
-        n_ok = sum(bool(r.get("success")) for r in merged["results"])
-        stats.update(evaluated_expectations=len(merged["results"]), successful_expectations=n_ok,
-                     unsuccessful_expectations=len(merged["results"]) - n_ok,
-                     success_percent=100.0 * n_ok / len(merged["results"]) if merged["results"] else None)
-        merged["success"] = n_ok == len(merged["results"])
+        _restate(merged)
         merged.setdefault("meta", {}).setdefault("rasd_batches", []).extend((res.get("meta") or {}).get("rasd_batches", []))
+
+
+def _restate(merged: dict) -> None:
+    """A merged suite result's statistics and success, recomputed from its expectation results."""
+    results = merged["results"]
+    n_ok = sum(bool(r.get("success")) for r in results)
+    merged.setdefault("statistics", {}).update(
+        evaluated_expectations=len(results), successful_expectations=n_ok, unsuccessful_expectations=len(results) - n_ok,
+        success_percent=100.0 * n_ok / len(results) if results else None)
+    merged["success"] = n_ok == len(results)
 
 
 def _merge_failures(failures: list[dict], more: list[dict], offsets: dict) -> list[dict]:
